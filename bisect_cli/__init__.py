@@ -1,0 +1,1 @@
+"""The `config-bisect` command line: thin click drivers around the library packages."""

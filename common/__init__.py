@@ -1,0 +1,1 @@
+"""Small pieces shared by every config-bisect package (errors, atomic file writes)."""

@@ -1,0 +1,111 @@
+"""Fold spellings that RETURNN treats the same into one canonical form before diffing.
+
+Each rule cites the RETURNN code that makes the spellings equivalent. A rule takes the static values of
+both sides and returns them rewritten, plus a note for every difference it set aside.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+# tf/updater.py:Updater._create_default_optimizer, checked in this order when `optimizer` is unset.
+_LEGACY_FLAGS = ("adam", "nadam", "adadelta", "adagrad", "rmsprop", "momentum")
+OPTIMIZER_KEYS = ("optimizer", "optimizer_epsilon", *_LEGACY_FLAGS)
+# optimizer classes whose constructor takes `epsilon` (filled from `optimizer_epsilon`, default 1e-16)
+_EPSILON_CLASSES = {"adam", "nadam", "adadelta", "adagrad", "rmsprop"}
+DEFAULT_OPTIMIZER_EPSILON = 1e-16
+LR_INPUT_KEYS = ("learning_rate", "learning_rates", "pretrain_learning_rate")
+_PRETRAIN_LEGACY = {"pretrain_copy_output_layer": "copy_output_layer", "pretrain_greedy": "greedy",
+                    "pretrain_repetitions": "repetitions", "pretrain_construction_algo": "construction_algo"}
+_RENAMED = {"learning_rate_decay": "newbob_learning_rate_decay",
+            "learning_rate_growth": "newbob_learning_rate_growth"}
+
+
+def _class_name(name: str) -> str:
+    name = name.lower()
+    return name[: -len("optimizer")] if name.endswith("optimizer") and name != "optimizer" else name
+
+
+def canonical_optimizer(values: dict[str, Any]) -> dict[str, Any]:
+    """The optimizer RETURNN builds, as a dict (tf/updater.py:Updater._create_default_optimizer)."""
+    epsilon = values.get("optimizer_epsilon", DEFAULT_OPTIMIZER_EPSILON)
+    opt = values.get("optimizer")
+    if isinstance(opt, dict) and "class" in opt:
+        result = {k: v for k, v in opt.items() if k != "class"}
+        cls = _class_name(str(opt["class"]))
+        result["class"] = cls
+        if cls in _EPSILON_CLASSES:
+            result.setdefault("epsilon", epsilon)
+        return result
+    if values.get("adam"):
+        return {"class": "adam", "epsilon": epsilon}
+    if values.get("nadam"):
+        # `nadam = True` takes the contrib/Keras path, not RETURNN's NadamOptimizer used by the dict.
+        return {"class": "nadam (legacy flag: contrib/Keras Nadam)", "epsilon": epsilon}
+    if values.get("adadelta"):
+        return {"class": "adadelta", "epsilon": epsilon}
+    if values.get("adagrad"):
+        return {"class": "adagrad", "epsilon": epsilon}
+    rmsprop = values.get("rmsprop")
+    if isinstance(rmsprop, float) and not isinstance(rmsprop, bool):
+        return {"class": "rmsprop", "decay": rmsprop, "epsilon": epsilon}
+    if rmsprop:
+        return {"class": "rmsprop", "epsilon": epsilon}
+    if values.get("momentum"):
+        return {"class": "momentum", "momentum": values["momentum"]}
+    return {"class": "gradientdescent"}
+
+
+def _spelled(values: dict[str, Any], keys: tuple[str, ...]) -> str:
+    parts = [f"{k} = {json.dumps(values[k])}" for k in keys if k in values]
+    return ", ".join(parts) or "(not set)"
+
+
+def fold_optimizer(orig: dict, start: dict, notes: list[dict]) -> None:
+    spelled = [_spelled(side, OPTIMIZER_KEYS) for side in (orig, start)]
+    canon = [canonical_optimizer(side) for side in (orig, start)]
+    for side, value in zip((orig, start), canon, strict=True):
+        for key in OPTIMIZER_KEYS:
+            side.pop(key, None)
+        side["optimizer"] = value
+    if spelled[0] != spelled[1] and canon[0] == canon[1]:
+        notes.append({"what": "optimizer", "orig": spelled[0], "start": spelled[1],
+                      "why": "RETURNN builds the same optimizer from both spellings "
+                             "(tf/updater.py:Updater._create_default_optimizer)"})
+
+
+def fold_max_seq_length(orig: dict, start: dict, notes: list[dict]) -> None:
+    spelled = [side.get("max_seq_length") for side in (orig, start)]
+    for side in (orig, start):
+        value = side.get("max_seq_length")
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            side["max_seq_length"] = {"classes": -value}
+    if spelled[0] != spelled[1] and orig.get("max_seq_length") == start.get("max_seq_length"):
+        notes.append({"what": "max_seq_length", "orig": json.dumps(spelled[0]), "start": json.dumps(spelled[1]),
+                      "why": "a negative int means {'classes': n} (tf/engine.py:Engine.init_train_from_config)"})
+
+
+def fold_renamed_and_pretrain(side: dict) -> None:
+    for old, new in _RENAMED.items():
+        if old in side:
+            side.setdefault(new, side.pop(old))
+    pretrain = side.get("pretrain")
+    if pretrain is True or pretrain == "default":
+        side["pretrain"] = {}
+    if isinstance(side.get("pretrain"), dict):
+        for old, new in _PRETRAIN_LEGACY.items():
+            if old in side:
+                side["pretrain"].setdefault(new, side.pop(old))
+
+
+def normalize_static(orig: dict, start: dict) -> tuple[dict, dict, list[dict]]:
+    """Canonical static values of both sides and the notes on what was set aside as equivalent."""
+    orig, start = copy.deepcopy(orig), copy.deepcopy(start)
+    notes: list[dict] = []
+    fold_optimizer(orig, start, notes)
+    fold_max_seq_length(orig, start, notes)
+    for side in (orig, start):
+        fold_renamed_and_pretrain(side)
+    return orig, start, notes

@@ -10,9 +10,10 @@ __all__ = ["Change", "Knob", "LoadContext", "LoadedConfig", "PairDiff", "compare
            "load_pair", "load_rules"]
 
 
-def compare(orig: str, start: str, context: LoadContext = LoadContext(), rules_file: str | None = None
+def compare(orig: str, start: str, context: LoadContext | None = None, rules_file: str | None = None
             ) -> PairDiff:
     """Load both configs (in parallel subprocesses) and diff them."""
+    context = context or LoadContext()
     rules = load_rules(rules_file)
     loaded_orig, loaded_start = load_pair(orig, start, context)
     return diff_configs(loaded_orig, loaded_start, rules)

@@ -16,7 +16,7 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from knobs.loader import LoadedConfig
-from knobs.normalize import LR_INPUT_KEYS, normalize_static
+from knobs.normalize import DEFAULTS, LR_INPUT_KEYS, normalize_static
 from knobs.rules import CATEGORIES, RuleTable
 
 ABSENT = {"__absent__": True}
@@ -40,6 +40,7 @@ class Knob:
     changes: list[Change]
     switchable: bool = True
     coupled_with: list[str] = field(default_factory=list)
+    coupling: list[str] = field(default_factory=list)  # why, one sentence per coupling
     summary: str = ""
     affects_results: bool = True
 
@@ -172,7 +173,13 @@ class Classifier:
         if any(self._is_function(c.value(key)) for c in self.configs):
             return self.function(key)
         users = self._referencing_functions(key)
+        runtime_users = [u for u in users if u not in self._builders()]
+        users = runtime_users or users
         return self.function(users[0]) if users else self.rules.default_key
+
+    def _builders(self) -> set[str]:
+        """Functions evaluated while loading to build the network (their globals are baked in)."""
+        return {d for c in self.configs for d in network_builders(c)}
 
     def network_path(self, parts: list, pretrain_only: bool) -> str:
         """Category of `network.<layer>...`: innermost matching attribute, else model/pretrain."""
@@ -181,6 +188,18 @@ class Classifier:
             if category is not None:
                 return category
         return "pretrain" if pretrain_only else self.rules.default_layer
+
+    def config_function_in(self, *values: Any) -> str | None:
+        """The first config-defined function that the values are, or name in an eval string."""
+        names = [n for c in self.configs for n, e in c.values.items() if self._is_function(e["value"])]
+        for value in values:
+            if self._is_function(value) and value["__function__"] in names:
+                return value["__function__"]
+            if isinstance(value, str):
+                found = [n for n in names if n in _identifiers(value)]
+                if found:
+                    return found[0]
+        return None
 
     @staticmethod
     def _is_function(value: Any) -> bool:
@@ -294,14 +313,30 @@ def _epoch_change_groups(path_values: dict[str, dict[int, tuple[Any, Any]]], las
             else:
                 runs.append([epoch])
         for run in runs:
-            pairs = [by_epoch[e] for e in run]
-            distinct = {json.dumps([comparable(o), comparable(s)], sort_keys=True, default=str) for o, s in pairs}
-            if len(distinct) == 1:
-                o, s = pairs[0]
-            else:
-                o, s = [p[0] for p in pairs], [p[1] for p in pairs]
-            groups.append((path, o, s, run, last_epoch in run))
+            pieces = _constant_pieces(run, by_epoch)
+            if len(pieces) <= MAX_PIECES_PER_RUN:
+                for piece in pieces:
+                    o, s = by_epoch[piece[0]]
+                    groups.append((path, o, s, piece, last_epoch in piece))
+            else:  # values move every few epochs (a warmup): one change with per-epoch lists
+                o, s = [by_epoch[e][0] for e in run], [by_epoch[e][1] for e in run]
+                groups.append((path, o, s, run, last_epoch in run))
     return groups
+
+
+MAX_PIECES_PER_RUN = 3
+
+
+def _constant_pieces(run: list[int], by_epoch: dict[int, tuple[Any, Any]]) -> list[list[int]]:
+    pieces: list[list[int]] = []
+    previous = None
+    for epoch in run:
+        key = json.dumps([comparable(v) for v in by_epoch[epoch]], sort_keys=True, default=str)
+        if key != previous:
+            pieces.append([])
+            previous = key
+        pieces[-1].append(epoch)
+    return pieces
 
 
 def diff_configs(orig: LoadedConfig, start: LoadedConfig, rules: RuleTable) -> PairDiff:
@@ -314,13 +349,16 @@ def diff_configs(orig: LoadedConfig, start: LoadedConfig, rules: RuleTable) -> P
         for side in (static_o, static_s):
             for key in (*per_epoch_keys, *LR_INPUT_KEYS, "network"):
                 side.pop(key, None)
-    norm_o, norm_s, equivalent = normalize_static(static_o, static_s)
+    norm_o, norm_s, equivalent, defaulted = normalize_static(static_o, static_s)
     changes: list[Change] = []
     for parts, o, s in tree_changes(norm_o, norm_s):
         if len(parts) > 1 and _is_global_function_ref(o, s, orig, start):
             continue  # e.g. pretrain.construction_algo: reported where the function is defined
         key = str(parts[0])
-        changes.append(Change(format_path(parts), o, s, None, classifier.key(key), _function_note(o, s)))
+        note = _function_note(o, s) or next(
+            (f"{side} does not set it: RETURNN's default" for side in ("orig", "start")
+             if len(parts) == 1 and (side, key) in defaulted), None)
+        changes.append(Change(format_path(parts), o, s, None, classifier.key(key), note))
     if have_epochs:
         changes += _per_epoch_changes(orig, start, classifier, per_epoch_keys, equivalent)
     knobs = _group_into_knobs(changes, orig, start)
@@ -353,8 +391,8 @@ def _per_epoch_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Clas
     for i in range(n):
         scalar_paths["learning_rate"][i + 1] = (eo[i]["learning_rate"], es[i]["learning_rate"])
         for key in sorted(per_epoch_keys):
-            o = eo[i]["config"].get(key, orig.value(key, ABSENT))
-            s = es[i]["config"].get(key, start.value(key, ABSENT))
+            o = eo[i]["config"].get(key, orig.value(key, DEFAULTS.get(key, ABSENT)))
+            s = es[i]["config"].get(key, start.value(key, DEFAULTS.get(key, ABSENT)))
             scalar_paths[key][i + 1] = (o, s)
     changes: list[Change] = []
     for path, o, s, epochs, _ in _epoch_change_groups(scalar_paths, last):
@@ -382,7 +420,9 @@ def _per_epoch_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Clas
             path_parts[path] = ["network", *parts]
             net_paths[path][i + 1] = (o, s)
     for path, o, s, epochs, covers_last in _epoch_change_groups(net_paths, last):
-        category = classifier.network_path(path_parts[path], pretrain_only=not covers_last)
+        function = classifier.config_function_in(o, s)
+        category = classifier.function(function) if function else \
+            classifier.network_path(path_parts[path], pretrain_only=not covers_last)
         changes.append(Change(path, o, s, None if len(epochs) == n else epoch_ranges(epochs), category))
     if len(eo) != len(es):
         changes.append(Change("num_epochs", len(eo), len(es), None, "training-length"))
@@ -403,15 +443,44 @@ def _dependencies(config: LoadedConfig, name: str, seen: set[str] | None = None)
     if entry is None or name in seen:
         return set()
     seen.add(name)
-    direct = set(entry.get("refs", []))
     value = entry["value"]
-    if isinstance(value, dict) and "__function__" in value:
-        direct |= set(value["refs"])
+    is_function = isinstance(value, dict) and "__function__" in value
+    direct = set(value["refs"]) if is_function else set(entry.get("refs", []))
     direct &= set(config.values)
     result = set(direct)
     for dep in direct:
         result |= _dependencies(config, dep, seen)
     return result
+
+
+def _called(config: LoadedConfig, names: set[str]) -> set[str]:
+    """The config functions called, transitively, starting from `names`."""
+    result: set[str] = set()
+    todo = [n for n in names if _is_function(config, n)]
+    while todo:
+        name = todo.pop()
+        if name in result:
+            continue
+        result.add(name)
+        todo += [c for c in config.value(name)["calls"] if _is_function(config, c)]
+    return result
+
+
+def _pretrain_function(config: LoadedConfig) -> list[str]:
+    pretrain = config.value("pretrain")
+    if isinstance(pretrain, dict) and isinstance(pretrain.get("construction_algo"), dict):
+        return [pretrain["construction_algo"].get("__function__", "")]
+    return []
+
+
+def network_builders(config: LoadedConfig) -> set[str]:
+    """Functions called to compute `network` (at top level) or the per-epoch pretrain networks."""
+    entry = config.values.get("network", {})
+    starts = set(entry.get("calls", []))
+    starts.update(_pretrain_function(config))
+    if _is_function(config, "get_network"):
+        starts.add("get_network")
+    return _called(config, starts)
 
 
 def _group_into_knobs(changes: list[Change], orig: LoadedConfig, start: LoadedConfig) -> list[Knob]:
@@ -420,36 +489,41 @@ def _group_into_knobs(changes: list[Change], orig: LoadedConfig, start: LoadedCo
         by_category[change.category].append(change)
     knob_of_name: dict[str, str] = {}
     for change in changes:
-        knob_of_name.setdefault(change.path.split(".")[0].split("[")[0], change.category)
-    coupled: dict[str, set[str]] = defaultdict(set)
+        if not change.path.startswith("network"):
+            knob_of_name.setdefault(change.path.split(".")[0].split("[")[0], change.category)
+    coupled: dict[str, dict[str, str]] = defaultdict(dict)
 
-    def couple(a: str, b: str) -> None:
+    def couple(a: str, b: str, reason: str) -> None:
         if a != b and a not in NO_EFFECT and b not in NO_EFFECT:
-            coupled[a].add(b)
-            coupled[b].add(a)
+            coupled[a].setdefault(b, reason)
+            coupled[b].setdefault(a, reason)
 
     for config in (orig, start):
-        # a function reads other knobs' values at run time: switching one alone changes the other
+        # a function reads another knob's values at run time: switching one alone changes the other
         for name, knob in knob_of_name.items():
             if _is_function(config, name):
-                for dep in _dependencies(config, name) & set(knob_of_name):
-                    couple(knob, knob_of_name[dep])
+                for dep in sorted(_dependencies(config, name) & set(knob_of_name)):
+                    couple(knob, knob_of_name[dep], f"{name}() ({knob}) reads {dep} ({knob_of_name[dep]})")
         # a pretrain construction that builds the whole network: its per-epoch networks cannot be
         # taken without the final network's values of every knob that lives in the network
-        builders = {d for d in _dependencies(config, "network") & _dependencies(config, "pretrain")
-                    if _is_function(config, d) and d in knob_of_name}
+        pretrain_builders = _called(config, set(_pretrain_function(config)))
+        builders = sorted(network_builders(config) & pretrain_builders & set(knob_of_name)
+                          & _called(config, set(config.values.get("network", {}).get("calls", []))))
         for builder in builders:
             for change in changes:
                 if change.path.startswith("network") and change.epochs is None:
-                    couple(knob_of_name[builder], change.category)
+                    couple(knob_of_name[builder], change.category,
+                           f"{builder}() ({knob_of_name[builder]}) builds the whole network, "
+                           f"including {change.path} ({change.category})")
     knobs = []
     for category in CATEGORIES:
         if category not in by_category:
             continue
         items = by_category[category]
-        partners = sorted(coupled.get(category, set()))
+        partners = sorted(coupled.get(category, {}))
         knobs.append(Knob(name=category, category=category, changes=items, switchable=not partners,
-                          coupled_with=partners, summary=summarize(category, items, orig, start),
+                          coupled_with=partners, coupling=[coupled[category][p] for p in partners],
+                          summary=summarize(category, items, orig, start),
                           affects_results=category not in NO_EFFECT))
     return knobs
 
@@ -457,6 +531,10 @@ def _group_into_knobs(changes: list[Change], orig: LoadedConfig, start: LoadedCo
 def _is_function(config: LoadedConfig, name: str) -> bool:
     value = config.value(name)
     return isinstance(value, dict) and "__function__" in value
+
+
+def _is_function_value(*values: Any) -> bool:
+    return any(isinstance(v, dict) and "__function__" in v for v in values)
 
 
 def effective_batch(config: LoadedConfig, epoch_index: int) -> str:
@@ -474,7 +552,7 @@ def summarize(category: str, changes: list[Change], orig: LoadedConfig, start: L
     parts = []
     for change in changes[:3]:
         epochs = f" (epochs {change.epochs})" if change.epochs else ""
-        if change.note:
+        if change.note and _is_function_value(change.orig, change.start):
             parts.append(f"{change.path}(): {change.note}")
         else:
             parts.append(f"{change.path}{epochs}: {show(change.orig, 30)} → {show(change.start, 30)}")

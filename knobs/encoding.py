@@ -67,6 +67,18 @@ def global_refs(fn: Any) -> list[str]:
     return sorted(names)
 
 
+def called_names(tree: ast.AST) -> list[str]:
+    """Names called directly (`f(...)`) anywhere in a syntax tree."""
+    return sorted({n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)})
+
+
+def function_calls(fn: Any) -> list[str]:
+    try:
+        return called_names(ast.parse(textwrap.dedent(inspect.getsource(fn))))
+    except (OSError, TypeError, SyntaxError):
+        return []
+
+
 def normalized_source_hash(fn: Any) -> str:
     """Hash of the AST of `fn` without docstrings; comments and whitespace never reach the AST."""
     try:
@@ -140,6 +152,7 @@ class Encoder:
             "source_hash": normalized_source_hash(fn),
             "fingerprint": self.fingerprint(fn, ()),
             "refs": refs,
+            "calls": [n for n in function_calls(fn) if n in refs],
         }
 
     def fingerprint(self, fn: Any, stack: tuple[int, ...]) -> str:

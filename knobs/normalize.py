@@ -19,6 +19,16 @@ DEFAULT_OPTIMIZER_EPSILON = 1e-16
 LR_INPUT_KEYS = ("learning_rate", "learning_rates", "pretrain_learning_rate")
 _PRETRAIN_LEGACY = {"pretrain_copy_output_layer": "copy_output_layer", "pretrain_greedy": "greedy",
                     "pretrain_repetitions": "repetitions", "pretrain_construction_algo": "construction_algo"}
+# Values RETURNN uses when a key is not set (read with these defaults in tf/updater.py, tf/engine.py,
+# engine/base.py, learning_rate_control.py). A key set to its default equals the key not set.
+DEFAULTS: dict[str, Any] = {
+    "gradient_clip": 0.0, "gradient_clip_global_norm": 0.0, "gradient_noise": 0.0,
+    "accum_grad_multiple_step": 1, "max_seqs": -1, "batch_size": 1, "max_seq_length": None,
+    "stop_on_nonfinite_train_score": True, "num_epochs": 5,
+    "learning_rate_control": "constant", "learning_rate_control_relative_error_relative_lr": False,
+    "learning_rate_control_min_num_epochs_per_new_lr": 0, "use_learning_rate_control_always": False,
+    "min_learning_rate": 0.0, "newbob_learning_rate_decay": 0.5, "newbob_multi_num_epochs": 5,
+}
 _RENAMED = {"learning_rate_decay": "newbob_learning_rate_decay",
             "learning_rate_growth": "newbob_learning_rate_growth"}
 
@@ -100,12 +110,36 @@ def fold_renamed_and_pretrain(side: dict) -> None:
                 side["pretrain"].setdefault(new, side.pop(old))
 
 
-def normalize_static(orig: dict, start: dict) -> tuple[dict, dict, list[dict]]:
-    """Canonical static values of both sides and the notes on what was set aside as equivalent."""
+def fold_defaults(orig: dict, start: dict, notes: list[dict]) -> set[tuple[str, str]]:
+    """A key set on one side only is compared with RETURNN's default; returns the (side, key) filled in."""
+    filled: set[tuple[str, str]] = set()
+    for side in (orig, start):
+        if side.get("accum_grad_multiple_step") == 0:  # 0 and 1 both mean no accumulation
+            side["accum_grad_multiple_step"] = 1
+    for key, default in DEFAULTS.items():
+        if (key in orig) == (key in start):
+            continue
+        name, missing, present = ("orig", orig, start) if key not in orig else ("start", start, orig)
+        if present[key] == default:
+            del present[key]
+            unset = f"(not set: default {json.dumps(default)})"
+            notes.append({"what": key, "orig": json.dumps(orig[key]) if key in orig else unset,
+                          "start": json.dumps(start[key]) if key in start else unset,
+                          "why": "one side sets RETURNN's default, the other leaves it unset"})
+        else:
+            missing[key] = default
+            filled.add((name, key))
+    return filled
+
+
+def normalize_static(orig: dict, start: dict) -> tuple[dict, dict, list[dict], set[tuple[str, str]]]:
+    """Canonical static values of both sides, notes on what was set aside as equivalent, and the
+    (side, key) pairs whose value is RETURNN's default because the side does not set it."""
     orig, start = copy.deepcopy(orig), copy.deepcopy(start)
     notes: list[dict] = []
     fold_optimizer(orig, start, notes)
     fold_max_seq_length(orig, start, notes)
     for side in (orig, start):
         fold_renamed_and_pretrain(side)
-    return orig, start, notes
+    filled = fold_defaults(orig, start, notes)
+    return orig, start, notes, filled

@@ -19,7 +19,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from knobs.encoding import Encoder, is_encodable_global, python_literal
+from knobs.encoding import Encoder, called_names, is_encodable_global, python_literal
 from knobs.schedule import lr_per_epoch
 
 
@@ -85,7 +85,8 @@ def exec_statements(config: Any, path: Path, text: str) -> tuple[dict, dict]:
             continue
         for n in names:
             unresolved.pop(n, None)
-            statements[n] = {"source": source, "line": stmt.lineno, "refs": referenced_names(stmt)}
+            statements[n] = {"source": source, "line": stmt.lineno, "refs": referenced_names(stmt),
+                             "calls": called_names(stmt)}
     return unresolved, statements
 
 
@@ -216,13 +217,12 @@ def snapshot(request: dict) -> dict:
         values[name] = {
             "value": encoder.encode(value),
             "literal": python_literal(value),
-            **({"source": statements[name]["source"], "refs": statements[name]["refs"]}
-               if name in statements else {}),
+            **({key: statements[name][key] for key in ("source", "refs", "calls")} if name in statements else {}),
         }
     for name, info in unresolved.items():
         if info["name"]:
             values[name] = {"value": {"__unresolved__": info["source"], "error": info["error"]},
-                            "literal": None, "source": info["source"], "refs": []}
+                            "literal": None, "source": info["source"], "refs": [], "calls": []}
     num_epochs = request.get("epochs") or config.int("num_epochs", 5)
     result = {
         "path": str(path),

@@ -138,7 +138,7 @@ def _value_at(tree: Any, parts: list) -> Any:
 def tree_changes(orig: Any, start: Any) -> list[tuple[list, Any, Any]]:
     """(path, orig value, start value) of every difference; lists and tagged values are atoms."""
     dd = DeepDiff(comparable(orig), comparable(start), ignore_numeric_type_changes=True,
-                  ignore_private_variables=False, view="tree")
+                  ignore_private_variables=False, threshold_to_diff_deeper=0, view="tree")
     seen: dict[str, tuple[list, Any, Any]] = {}
     for items in dd.values():
         for item in items:
@@ -400,7 +400,8 @@ def _per_epoch_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Clas
                               classifier.key(path)))
     if not any(c.path == "learning_rate" for c in changes):
         spelled = [{k: cfg.value(k) for k in LR_INPUT_KEYS if k in cfg.values} for cfg in (orig, start)]
-        if comparable(spelled[0]) != comparable(spelled[1]) or _config_lr_spelled(orig) != _config_lr_spelled(start):
+        config_lrs = [_config_lr_spelled(cfg)[:n] for cfg in (orig, start)]
+        if comparable(spelled[0]) != comparable(spelled[1]) or config_lrs[0] != config_lrs[1]:
             equivalent.append({"what": "learning_rate schedule", "orig": show(spelled[0], 200),
                                "start": show(spelled[1], 200),
                                "why": "same scheduled learning rate in every epoch (pretrain #config vs "
@@ -424,8 +425,6 @@ def _per_epoch_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Clas
         category = classifier.function(function) if function else \
             classifier.network_path(path_parts[path], pretrain_only=not covers_last)
         changes.append(Change(path, o, s, None if len(epochs) == n else epoch_ranges(epochs), category))
-    if len(eo) != len(es):
-        changes.append(Change("num_epochs", len(eo), len(es), None, "training-length"))
     return changes
 
 

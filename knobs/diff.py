@@ -21,6 +21,7 @@ from knobs.rules import CATEGORIES, RuleTable
 
 ABSENT = {"__absent__": True}
 NO_EFFECT = frozenset({"runtime"})
+REBUILD_NOTE = "true: the network is rebuilt at the start of the epoch (parameters copied, optimizer state reset)"
 
 
 @dataclass
@@ -80,6 +81,8 @@ def comparable(value: Any) -> Any:
         return {k: comparable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [comparable(v) for v in value]
+    if isinstance(value, bool):  # keep DeepDiff's numeric comparison away from bools (False vs 1e-16)
+        return f"<bool {value}>"
     return value
 
 
@@ -345,11 +348,28 @@ def diff_configs(orig: LoadedConfig, start: LoadedConfig, rules: RuleTable) -> P
     static_o, static_s = _static_values(orig), _static_values(start)
     per_epoch_keys = _per_epoch_keys(orig) | _per_epoch_keys(start)
     have_epochs = bool(orig.per_epoch and start.per_epoch)
+    construction_notes: list[dict] = []
     if have_epochs:
+        # what RETURNN uses of these is compared per epoch: the LR, the #config values, the networks
+        # (so code that only constructs them is compared by its effect, not by its text)
+        builders = network_builders(orig) | network_builders(start)
         for side in (static_o, static_s):
-            for key in (*per_epoch_keys, *LR_INPUT_KEYS, "network"):
+            for key in (*per_epoch_keys, *LR_INPUT_KEYS, "network", *builders):
                 side.pop(key, None)
+            if isinstance(side.get("pretrain"), dict):
+                side["pretrain"] = {k: v for k, v in side["pretrain"].items()
+                                    if k not in ("construction_algo", "repetitions")}
+        differing = sorted(b for b in builders
+                           if comparable(orig.value(b, ABSENT)) != comparable(start.value(b, ABSENT)))
+        if differing:
+            construction_notes.append({
+                "what": "network construction code",
+                "orig": ", ".join(b for b in differing if b in orig.values) or "(none)",
+                "start": ", ".join(b for b in differing if b in start.values) or "(none)",
+                "why": "functions that only build the per-epoch networks and #config are compared by what they "
+                       "build (the per-epoch view), not by their source"})
     norm_o, norm_s, equivalent, defaulted = normalize_static(static_o, static_s)
+    equivalent += construction_notes
     changes: list[Change] = []
     for parts, o, s in tree_changes(norm_o, norm_s):
         if len(parts) > 1 and _is_global_function_ref(o, s, orig, start):
@@ -390,14 +410,16 @@ def _per_epoch_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Clas
     scalar_paths: dict[str, dict[int, tuple[Any, Any]]] = defaultdict(dict)
     for i in range(n):
         scalar_paths["learning_rate"][i + 1] = (eo[i]["learning_rate"], es[i]["learning_rate"])
+        scalar_paths["pretrain.rebuild"][i + 1] = (eo[i]["rebuild"], es[i]["rebuild"])
         for key in sorted(per_epoch_keys):
             o = eo[i]["config"].get(key, orig.value(key, DEFAULTS.get(key, ABSENT)))
             s = es[i]["config"].get(key, start.value(key, DEFAULTS.get(key, ABSENT)))
             scalar_paths[key][i + 1] = (o, s)
     changes: list[Change] = []
     for path, o, s, epochs, _ in _epoch_change_groups(scalar_paths, last):
+        note = REBUILD_NOTE if path == "pretrain.rebuild" else None
         changes.append(Change(path, o, s, None if len(epochs) == n else epoch_ranges(epochs),
-                              classifier.key(path)))
+                              classifier.key(path), note))
     if not any(c.path == "learning_rate" for c in changes):
         spelled = [{k: cfg.value(k) for k in LR_INPUT_KEYS if k in cfg.values} for cfg in (orig, start)]
         config_lrs = [_config_lr_spelled(cfg)[:n] for cfg in (orig, start)]
@@ -429,8 +451,7 @@ def _per_epoch_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Clas
 
 
 def _config_lr_spelled(config: LoadedConfig) -> list:
-    return [e["config_literals"].get("learning_rate") for e in config.per_epoch["epochs"]] \
-        if config.per_epoch else []
+    return [e["config_learning_rate"] for e in config.per_epoch["epochs"]] if config.per_epoch else []
 
 
 # ---------------------------------------------------------------- knobs and coupling
@@ -503,17 +524,6 @@ def _group_into_knobs(changes: list[Change], orig: LoadedConfig, start: LoadedCo
             if _is_function(config, name):
                 for dep in sorted(_dependencies(config, name) & set(knob_of_name)):
                     couple(knob, knob_of_name[dep], f"{name}() ({knob}) reads {dep} ({knob_of_name[dep]})")
-        # a pretrain construction that builds the whole network: its per-epoch networks cannot be
-        # taken without the final network's values of every knob that lives in the network
-        pretrain_builders = _called(config, set(_pretrain_function(config)))
-        builders = sorted(network_builders(config) & pretrain_builders & set(knob_of_name)
-                          & _called(config, set(config.values.get("network", {}).get("calls", []))))
-        for builder in builders:
-            for change in changes:
-                if change.path.startswith("network") and change.epochs is None:
-                    couple(knob_of_name[builder], change.category,
-                           f"{builder}() ({knob_of_name[builder]}) builds the whole network, "
-                           f"including {change.path} ({change.category})")
     knobs = []
     for category in CATEGORIES:
         if category not in by_category:

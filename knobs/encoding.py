@@ -146,7 +146,8 @@ class Encoder:
         module = getattr(fn, "__module__", None)
         if module != "__returnn_config__":  # imported, not defined by the config: compare by name
             return {"__imported__": f"{module}.{getattr(fn, '__qualname__', '?')}"}
-        refs = [n for n in global_refs(fn) if n in self.namespace or n in self.unresolved]
+        namespace = self._globals_of(fn)
+        refs = [n for n in global_refs(fn) if n in namespace or n in self.unresolved]
         return {
             "__function__": getattr(fn, "__qualname__", getattr(fn, "__name__", "?")),
             "source_hash": normalized_source_hash(fn),
@@ -154,6 +155,10 @@ class Encoder:
             "refs": refs,
             "calls": [n for n in function_calls(fn) if n in refs],
         }
+
+    def _globals_of(self, fn: Any) -> dict[str, Any]:
+        """Where a function looks up its globals: the config namespace, or its own (a hybrid's donor module)."""
+        return fn.__globals__ if isinstance(fn, types.FunctionType) else self.namespace
 
     def fingerprint(self, fn: Any, stack: tuple[int, ...]) -> str:
         """Normalized source plus the encodings of the config globals it reads, transitively."""
@@ -163,13 +168,14 @@ class Encoder:
         if key in stack:
             return "<cycle>"
         parts = [normalized_source_hash(fn)]
+        namespace = self._globals_of(fn)
         for name in global_refs(fn):
-            if name in self.unresolved:
+            if name not in namespace and name in self.unresolved:
                 parts.append(f"{name}=unresolved:{self.unresolved[name]['source']}")
                 continue
-            if name not in self.namespace or not is_encodable_global(name, self.namespace[name]):
+            if name not in namespace or not is_encodable_global(name, namespace[name]):
                 continue
-            value = self.namespace[name]
+            value = namespace[name]
             if isinstance(value, types.FunctionType | type) and value.__module__ == "__returnn_config__":
                 parts.append(f"{name}={self.fingerprint(value, (*stack, key))}")
             else:

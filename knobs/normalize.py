@@ -121,11 +121,11 @@ def fold_defaults(orig: dict, start: dict, notes: list[dict]) -> set[tuple[str, 
             continue
         name, missing, present = ("orig", orig, start) if key not in orig else ("start", start, orig)
         if present[key] == default:
-            del present[key]
             unset = f"(not set: default {json.dumps(default)})"
             notes.append({"what": key, "orig": json.dumps(orig[key]) if key in orig else unset,
                           "start": json.dumps(start[key]) if key in start else unset,
                           "why": "one side sets RETURNN's default, the other leaves it unset"})
+            del present[key]
         else:
             missing[key] = default
             filled.add((name, key))

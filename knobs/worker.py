@@ -176,6 +176,7 @@ def per_epoch_view(config: Any, encoder: Encoder, num_epochs: int) -> dict:
     net_index: dict[str, int] = {}
     nets: list[Any] = []
     epochs: list[dict] = []
+    previous_full = None
     for epoch, (net, override) in enumerate(zip(raw_nets, overrides, strict=True), start=1):
         clean = {k: v for k, v in net.items() if k not in _META_KEYS}
         encoded = encoder.encode(clean)
@@ -183,13 +184,21 @@ def per_epoch_view(config: Any, encoder: Encoder, num_epochs: int) -> dict:
         if key not in net_index:
             net_index[key] = len(nets)
             nets.append(encoded)
+        # RETURNN rebuilds the network (copying params, resetting the optimizer state) whenever the
+        # epoch's whole net dict, `#` entries included, differs from the previous epoch's
+        # (tf/engine.py:Engine.need_init_new_network).
+        full = json.dumps(encoder.encode({k: v for k, v in net.items() if k != "#repetition"}), sort_keys=True)
         epochs.append({
             "epoch": epoch,
             "pretrain": bool(pretrain) and epoch <= num_pretrain,
             "net": net_index[key],
+            "rebuild": previous_full is not None and full != previous_full,
             "config": {k: encoder.encode(override.get(k, td.get(k))) for k in override_keys},
             "config_literals": {k: python_literal(override[k]) for k in override_keys if k in override},
+            "config_learning_rate": encoder.encode(override.get("learning_rate")),
+            "info": encoder.encode(net.get("#info")),
         })
+        previous_full = full
     lrs = lr_per_epoch(config, num_epochs, num_pretrain if pretrain else None,
                        [o.get("learning_rate") for o in overrides])
     for record, lr in zip(epochs, lrs, strict=True):

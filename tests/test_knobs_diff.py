@@ -117,7 +117,7 @@ def test_layer_changes_by_category_and_function_users(write_config):
     assert all(k.switchable for k in d.knobs)
 
 
-def test_loss_function_and_coupling_through_a_network_builder(write_config):
+def test_network_builder_code_is_compared_by_what_it_builds(write_config):
     body = """
 def my_loss(source, **kwargs):
     return source(0) * {scale}
@@ -135,13 +135,28 @@ pretrain = {{"construction_algo": construction}}
 batch_size = 2000
 num_epochs = 4
 """
-    d = pair(write_config, body.format(scale=1, n_out=10), body.format(scale=2, n_out=12))
-    assert d.knob("loss").changes[0].path == "my_loss"
-    model = d.knob("model")
-    assert [c.path for c in model.changes] == ["network.output.n_out"]
-    # `build` makes the per-epoch networks of pretraining and the whole final network: coupled
-    assert not model.switchable and model.coupled_with == ["pretrain"]
-    assert any("build() (pretrain) builds the whole network" in r for r in model.coupling)
+    d = pair(write_config, body.format(scale=1, n_out=10), body.format(scale=1, n_out=12))
+    # `build` differs in its text, but what RETURNN gets from it differs only in one layer's n_out
+    assert {c.path: c.category for k in d.knobs for c in k.changes} == {"network.output.n_out": "model"}
+    assert any(e["what"] == "network construction code" and "build" in e["orig"] for e in d.equivalent)
+    d2 = pair(write_config, body.format(scale=1, n_out=10), body.format(scale=2, n_out=10))
+    assert [(k.name, [c.path for c in k.changes]) for k in d2.knobs] == [("loss", ["my_loss"])]
+
+
+def test_run_time_function_reading_another_knobs_value_couples_them(write_config):
+    body = """
+def transform(x):
+    return x * batch_size
+network = {"source": {"class": "eval", "eval": "self.network.get_config().typed_value('transform')(source(0))"},
+           "output": {"class": "softmax", "loss": "ce", "from": "source"}}
+batch_size = %d
+"""
+    d = pair(write_config, body % 1000, body % 2000)
+    assert [k.name for k in d.knobs] == ["batching", "augmentation"]
+    for name, partner in (("batching", "augmentation"), ("augmentation", "batching")):
+        knob = d.knob(name)
+        assert not knob.switchable and knob.coupled_with == [partner]
+        assert knob.coupling == ["transform() (augmentation) reads batch_size (batching)"]
 
 
 def test_user_rule_file_takes_precedence(write_config, tmp_path):

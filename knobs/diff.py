@@ -32,6 +32,17 @@ class Change:
     epochs: str | None = None  # None: every epoch (or not epoch-dependent)
     category: str = "other"
     note: str | None = None
+    parts: list = field(default_factory=list)  # the path as keys (layer names may contain dots)
+
+    def epoch_list(self, num_epochs: int) -> list[int]:
+        """The epochs of this change as numbers (all epochs when `epochs` is None)."""
+        if self.epochs is None:
+            return list(range(1, num_epochs + 1))
+        result: list[int] = []
+        for piece in self.epochs.split(","):
+            first, _, last = piece.partition("-")
+            result.extend(range(int(first), int(last or first) + 1))
+        return result
 
 
 @dataclass
@@ -378,7 +389,7 @@ def diff_configs(orig: LoadedConfig, start: LoadedConfig, rules: RuleTable) -> P
         note = _function_note(o, s) or next(
             (f"{side} does not set it: RETURNN's default" for side in ("orig", "start")
              if len(parts) == 1 and (side, key) in defaulted), None)
-        changes.append(Change(format_path(parts), o, s, None, classifier.key(key), note))
+        changes.append(Change(format_path(parts), o, s, None, classifier.key(key), note, parts=list(parts)))
     if have_epochs:
         changes += _per_epoch_changes(orig, start, classifier, per_epoch_keys, equivalent)
     knobs = _group_into_knobs(changes, orig, start)
@@ -419,7 +430,7 @@ def _per_epoch_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Clas
     for path, o, s, epochs, _ in _epoch_change_groups(scalar_paths, last):
         note = REBUILD_NOTE if path == "pretrain.rebuild" else None
         changes.append(Change(path, o, s, None if len(epochs) == n else epoch_ranges(epochs),
-                              classifier.key(path), note))
+                              classifier.key(path), note, parts=path.split(".")))
     if not any(c.path == "learning_rate" for c in changes):
         spelled = [{k: cfg.value(k) for k in LR_INPUT_KEYS if k in cfg.values} for cfg in (orig, start)]
         config_lrs = [_config_lr_spelled(cfg)[:n] for cfg in (orig, start)]
@@ -446,7 +457,8 @@ def _per_epoch_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Clas
         function = classifier.config_function_in(o, s)
         category = classifier.function(function) if function else \
             classifier.network_path(path_parts[path], pretrain_only=not covers_last)
-        changes.append(Change(path, o, s, None if len(epochs) == n else epoch_ranges(epochs), category))
+        changes.append(Change(path, o, s, None if len(epochs) == n else epoch_ranges(epochs), category,
+                              parts=path_parts[path]))
     return changes
 
 

@@ -44,13 +44,14 @@ class LoadedConfig:
     warnings: list[str]
     per_epoch: dict | None
     format: str = "py"
-    extra: dict = field(default_factory=dict)
+    imports: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict) -> LoadedConfig:
         return cls(path=data["path"], sha256=data["sha256"], values=data["values"],
                    unresolved=data["unresolved"], warnings=data["warnings"],
-                   per_epoch=data.get("per_epoch"), format=data.get("format", "py"))
+                   per_epoch=data.get("per_epoch"), format=data.get("format", "py"),
+                   imports=data.get("imports", {}))
 
     def value(self, name: str, default: Any = None) -> Any:
         entry = self.values.get(name)

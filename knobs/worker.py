@@ -240,6 +240,8 @@ def snapshot(request: dict) -> dict:
         "values": values,
         "unresolved": list(unresolved.values()),
         "warnings": warnings,
+        # statements that bound modules (`import numpy`): a hybrid carrying donor code needs them
+        "imports": {n: info["source"] for n, info in statements.items() if isinstance(td.get(n), types.ModuleType)},
     }
     try:
         result["per_epoch"] = per_epoch_view(config, encoder, int(num_epochs))

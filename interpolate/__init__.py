@@ -1,0 +1,1 @@
+"""Interpolator: hybrid configs that switch exactly the chosen knobs, proven by round trip."""

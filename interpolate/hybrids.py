@@ -1,0 +1,152 @@
+"""Write hybrids for a config pair: plan, render, load back, prove, then keep (atomically)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from common.atomic import write_atomic
+from common.errors import UserError
+from interpolate.plan import NOT_SWITCHABLE, HybridRequest, PlanError, plan_hybrid
+from interpolate.render import hybrid_file_name, render_hybrid
+from interpolate.verify import round_trip_problems
+from knobs.diff import PairDiff, diff_configs
+from knobs.loader import LoadContext, LoadedConfig, load, load_pair
+from knobs.rules import RuleTable, load_rules
+
+
+@dataclass
+class HybridResult:
+    id: str
+    base: str
+    donor: str
+    direction: str
+    knobs: list[str]
+    path: str | None
+    sha256: str | None
+    status: str  # "ok", "refused" (cannot be written), "failed" (round trip)
+    reason: str | None = None
+    build: dict | None = None
+
+
+def one_at_a_time(diff: PairDiff, directions: list[str]) -> list[HybridRequest]:
+    """Every switchable knob alone (a coupled knob together with its partners), in each direction."""
+    requests = []
+    for direction in directions:
+        seen: set[frozenset[str]] = set()
+        for knob in diff.knobs:
+            if knob.name in NOT_SWITCHABLE:
+                continue
+            group = frozenset({knob.name, *knob.coupled_with})
+            if group not in seen:
+                seen.add(group)
+                requests.append(HybridRequest(group, direction))
+    return requests
+
+
+def hybrid_id(request: HybridRequest) -> str:
+    return f"{request.direction}:{'+'.join(sorted(request.knobs))}"
+
+
+def write_if_new(path: Path, text: str) -> None:
+    """Atomic write; an existing file with other content is never overwritten."""
+    if path.exists():
+        if path.read_text() == text:
+            return
+        raise UserError("exists with other content; not overwritten", path)
+    write_atomic(path, text)
+
+
+def make_hybrid(orig: LoadedConfig, start: LoadedConfig, diff: PairDiff, request: HybridRequest, out_dir: Path,
+                context: LoadContext, rules: RuleTable, merge_leaks: bool = False) -> HybridResult:
+    """Plan, render, load back and prove one hybrid; keep it only when the proof holds.
+
+    With `merge_leaks`, a knob that cannot be switched without changing others (RETURNN couples them,
+    e.g. #config learning rates that rebuild the network every epoch) is switched together with them.
+    """
+    labels = {"orig": orig.path, "start": start.path}
+    notes: list[str] = []
+    for _ in range(4):
+        result = HybridResult(hybrid_id(request), labels[request.base_side], labels[request.donor_side],
+                              request.direction, sorted(request.knobs), None, None, "refused")
+        try:
+            plan = plan_hybrid(diff, orig, start, request, rules)
+            text = render_hybrid(plan)
+        except PlanError as exc:
+            result.reason = exc.cause
+            return result
+        problems, leaked, kept = _prove(plan, text, out_dir, diff, request, context, rules)
+        if kept and not leaked:  # the base's own #config values hold the switched knob back
+            leaked = _config_knobs(plan.base, rules) - request.knobs
+        if not problems:
+            path = out_dir / hybrid_file_name(plan, text)
+            write_if_new(path, text)
+            result.status, result.path = "ok", str(path)
+            result.sha256 = hashlib.sha256(text.encode()).hexdigest()
+            result.reason = "; ".join(notes) or None
+            return result
+        if not (merge_leaks and leaked):
+            result.status, result.reason = "failed", "; ".join(notes + problems)
+            return result
+        notes.append(f"switched together with {', '.join(sorted(leaked))}: "
+                     f"{', '.join(sorted(request.knobs))} alone is not exact ({problems[0]})")
+        request = HybridRequest(request.knobs | leaked, request.direction)
+    result.status, result.reason = "failed", "; ".join(notes)
+    return result
+
+
+def _config_knobs(config: LoadedConfig, rules: RuleTable) -> set[str]:
+    """Knobs whose values the config sets through pretrain `#config` (they can force network rebuilds)."""
+    if not config.per_epoch:
+        return set()
+    knobs = {rules.key_category(k) or "other" for k in config.per_epoch["override_keys"]}
+    if any(e["config_learning_rate"] is not None for e in config.per_epoch["epochs"]):
+        knobs.add("lr")
+    return knobs
+
+
+def _prove(plan, text: str, out_dir: Path, diff: PairDiff, request: HybridRequest, context: LoadContext,
+           rules: RuleTable) -> tuple[list[str], set[str], set[str]]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    candidate = out_dir / f".candidate.{hybrid_file_name(plan, text)}"
+    write_atomic(candidate, text)
+    try:
+        loaded = load(candidate, context)
+        return round_trip_problems(loaded, plan.base, plan.donor, request, {k.name for k in diff.knobs}, rules)
+    except UserError as exc:
+        return [f"does not load: {exc.cause}"], set(), set()
+    finally:
+        candidate.unlink(missing_ok=True)
+
+
+def make_hybrids(orig_path: str, start_path: str, out_dir: Path, requests: list[HybridRequest] | None,
+                 directions: list[str], context: LoadContext, rules_file: str | None = None
+                 ) -> tuple[PairDiff, list[HybridResult]]:
+    rules = load_rules(rules_file)
+    orig, start = load_pair(orig_path, start_path, context)
+    diff = diff_configs(orig, start, rules)
+    merge_leaks = requests is None
+    requests = requests if requests is not None else one_at_a_time(diff, directions)
+    results = [make_hybrid(orig, start, diff, r, out_dir, context, rules, merge_leaks) for r in requests]
+    return diff, _unique(results)
+
+
+def _unique(results: list[HybridResult]) -> list[HybridResult]:
+    """Merged groups can repeat (lr+pretrain from both lr and pretrain): keep each hybrid once."""
+    seen: set[str] = set()
+    kept = []
+    for result in results:
+        key = result.id if result.status != "ok" else result.path
+        if key not in seen:
+            seen.add(key)
+            kept.append(result)
+    return kept
+
+
+def write_manifest(out_dir: Path, diff: PairDiff, results: list[HybridResult]) -> Path:
+    path = out_dir / "manifest.json"
+    data = {"orig": diff.orig, "start": diff.start, "hybrids": [asdict(r) for r in results]}
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return path

@@ -1,0 +1,251 @@
+"""Decide what a hybrid must set: which top-level keys, which donor code, which per-epoch values.
+
+Pure functions over the two loaded snapshots and their knob diff. A hybrid takes its base config as it
+is and switches the knobs in S to the donor's values: top-level keys are assigned (as Python literals
+when they round-trip, else the donor's code carried in a private module), and everything RETURNN
+varies per epoch (the scheduled learning rate, `#config` values, the network) is switched epoch by
+epoch on top of the base's own pretraining.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.errors import UserError
+from knobs.diff import ABSENT, Change, PairDiff, _value_at, comparable, network_builders
+from knobs.loader import LoadedConfig
+from knobs.normalize import LR_INPUT_KEYS, OPTIMIZER_KEYS
+from knobs.rules import RuleTable
+
+DIRECTIONS = ("knock-in", "knock-out")
+DELETE = "<config-bisect: delete>"  # same marker as interpolate/hybrid_runtime.py
+PER_EPOCH_PATHS = ("learning_rate", "pretrain.rebuild")
+NOT_SWITCHABLE = frozenset({"runtime"})
+
+
+@dataclass(frozen=True)
+class HybridRequest:
+    """Switch `knobs` in the base. knock-in: base = start, donor = orig; knock-out: base = orig, donor = start."""
+
+    knobs: frozenset[str]
+    direction: str
+
+    @property
+    def base_side(self) -> str:
+        return "start" if self.direction == "knock-in" else "orig"
+
+    @property
+    def donor_side(self) -> str:
+        return "orig" if self.direction == "knock-in" else "start"
+
+
+@dataclass
+class PerEpochPlan:
+    num_epochs: int
+    num_pretrain: int
+    overrides: list[tuple[list[int] | None, list, str]]  # (epochs, network path, value source)
+    final_overrides: list[tuple[None, list, str]]
+    config_table: dict[int, dict[str, str]]  # epoch -> {#config key: value source}
+    stage_of_epoch: dict[int, int | None]
+    pretrain_options: dict[str, str]
+    base_builders: list[str]  # base functions that only built its per-epoch networks
+
+
+@dataclass
+class HybridPlan:
+    request: HybridRequest
+    base: LoadedConfig
+    donor: LoadedConfig
+    assignments: list[tuple[str, str | None]] = field(default_factory=list)  # None: delete the key
+    verbatim: list[str] = field(default_factory=list)  # donor statements that failed there too
+    donor_names: set[str] = field(default_factory=set)  # donor values the private module defines
+    per_epoch: PerEpochPlan | None = None
+
+
+class PlanError(UserError):
+    """A hybrid that cannot be written as requested."""
+
+
+def validate_request(diff: PairDiff, request: HybridRequest) -> None:
+    if request.direction not in DIRECTIONS:
+        raise PlanError(f"unknown direction {request.direction!r} (use {' or '.join(DIRECTIONS)})")
+    names = {k.name for k in diff.knobs}
+    unknown = sorted(set(request.knobs) - names)
+    if unknown:
+        raise PlanError(f"no such knob: {', '.join(unknown)} (the pair differs in: {', '.join(sorted(names))})")
+    for name in sorted(request.knobs):
+        knob = diff.knob(name)
+        if name in NOT_SWITCHABLE:
+            raise PlanError(f"knob {name} has no effect on results and is never switched")
+        missing = sorted(set(knob.coupled_with) - set(request.knobs))
+        if missing:
+            reasons = "; ".join(knob.coupling)
+            raise PlanError(f"knob {name} is coupled with {', '.join(missing)} ({reasons}): switch them together")
+
+
+def _top_key(change: Change) -> str:
+    return str(change.parts[0]) if change.parts else change.path.split(".")[0]
+
+
+def _is_per_epoch(change: Change, per_epoch_keys: set[str]) -> bool:
+    return change.path in PER_EPOCH_PATHS or change.path.startswith("network") or _top_key(change) in per_epoch_keys
+
+
+def value_source(value: Any, plan: HybridPlan, origin: str) -> str:
+    """Python source for an encoded value; donor functions come from the private module `_cb`."""
+    if value is ABSENT:
+        return repr(DELETE)
+    if isinstance(value, dict):
+        if "__function__" in value:
+            name = value["__function__"]
+            if origin == "donor":
+                plan.donor_names.add(name)
+                return f"_cb.{name}"
+            return name
+        if "__float__" in value:
+            return f'float("{value["__float__"]}")'
+        if "__unresolved__" in value or "__object__" in value or "__imported__" in value:
+            raise PlanError(f"cannot write {json.dumps(value)[:80]} into a hybrid (not a literal, not config code)")
+        return "{" + ", ".join(f"{k!r}: {value_source(v, plan, origin)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(value_source(v, plan, origin) for v in value) + "]"
+    return repr(value)
+
+
+def _static_keys(changes: list[Change], knobs: frozenset[str], base: LoadedConfig, donor: LoadedConfig,
+                 rules: RuleTable, per_epoch_keys: set[str]) -> list[str]:
+    keys: set[str] = set()
+    for change in changes:
+        top = _top_key(change)
+        if change.path == "pretrain.rebuild" or change.path.startswith("network") or top == "pretrain":
+            continue
+        if top == "optimizer":
+            keys.update(OPTIMIZER_KEYS)
+        elif change.path == "learning_rate":
+            keys.update(LR_INPUT_KEYS)
+        else:
+            keys.add(top)
+    if "lr" in knobs:  # everything the LR schedule is computed from
+        keys.update(k for cfg in (base, donor) for k in cfg.values if rules.key_category(k) == "lr")
+        keys.update(LR_INPUT_KEYS)
+    keys.update(k for k in per_epoch_keys if rules.key_category(k) in knobs)
+    return sorted(k for k in keys if k in base.values or k in donor.values)
+
+
+def plan_hybrid(diff: PairDiff, orig: LoadedConfig, start: LoadedConfig, request: HybridRequest,
+                rules: RuleTable) -> HybridPlan:
+    validate_request(diff, request)
+    base, donor = (start, orig) if request.base_side == "start" else (orig, start)
+    plan = HybridPlan(request, base, donor)
+    changes = [c for k in diff.knobs if k.name in request.knobs for c in k.changes]
+    per_epoch_keys = {k for cfg in (base, donor) if cfg.per_epoch for k in cfg.per_epoch["override_keys"]}
+    for key in _static_keys(changes, request.knobs, base, donor, rules, per_epoch_keys):
+        entry = donor.values.get(key)
+        if entry is None:
+            plan.assignments.append((key, None))
+        elif "__unresolved__" in (entry["value"] if isinstance(entry["value"], dict) else {}):
+            plan.verbatim.append(entry["source"])
+        elif entry.get("literal") is not None:
+            plan.assignments.append((key, entry["literal"]))
+        else:
+            plan.assignments.append((key, value_source(entry["value"], plan, "donor")))
+    # lr: the donor's schedule may live in #config learning rates; pretrain is per epoch by nature
+    if any(_is_per_epoch(c, per_epoch_keys) for c in changes) or {"lr", "pretrain"} & request.knobs:
+        plan.per_epoch = plan_per_epoch(plan, changes, rules, per_epoch_keys)
+    return plan
+
+
+def _epoch_record(config: LoadedConfig, epoch: int) -> dict:
+    epochs = config.per_epoch["epochs"]
+    return epochs[min(epoch, len(epochs)) - 1]
+
+
+def _net(config: LoadedConfig, epoch: int) -> dict:
+    return config.per_epoch["networks"][_epoch_record(config, epoch)["net"]]
+
+
+def plan_per_epoch(plan: HybridPlan, changes: list[Change], rules: RuleTable, per_epoch_keys: set[str]
+                   ) -> PerEpochPlan:
+    base, donor, knobs = plan.base, plan.donor, plan.request.knobs
+    if not (base.per_epoch and donor.per_epoch):
+        raise PlanError("the per-epoch view of a config is missing (see the diff's warnings): "
+                        f"cannot switch {', '.join(sorted(knobs))} epoch by epoch")
+    num_epochs = (donor if "training-length" in knobs else base).per_epoch["num_epochs"]
+    # the donor values of every switched network path, per epoch
+    overrides: list[tuple[list[int] | None, list, str]] = []
+    for change in changes:
+        if not change.path.startswith("network"):
+            continue
+        parts = change.parts[1:]
+        epochs = [e for e in change.epoch_list(num_epochs) if e <= num_epochs]
+        by_value: dict[str, list[int]] = {}
+        for epoch in epochs:
+            _check_parent(base, parts, epoch, change.path)
+            source = value_source(_value_at(_net(donor, epoch), parts), plan, "donor")
+            by_value.setdefault(source, []).append(epoch)
+        for source, value_epochs in by_value.items():
+            overrides.append((None if change.epochs is None else value_epochs, parts, source))
+    # the #config values and the scheduled learning rate, per epoch, each from the side whose knob it is
+    config_table: dict[int, dict[str, str]] = {}
+    lr_side = donor if "lr" in knobs else base
+    for epoch in range(1, num_epochs + 1):
+        entry: dict[str, str] = {}
+        for key in sorted(per_epoch_keys):
+            side = donor if rules.key_category(key) in knobs else base
+            record = _epoch_record(side, epoch)
+            if key in record["config"] and key in record.get("config_literals", {}):
+                literal = record["config_literals"][key]
+                if literal is None:
+                    raise PlanError(f"#config {key} of epoch {epoch} is not a Python literal")
+                entry[key] = literal
+        lr = _epoch_record(lr_side, epoch)["config_learning_rate"]
+        if lr is not None:
+            entry["learning_rate"] = repr(lr)
+        if entry:
+            config_table[epoch] = entry
+    schedule_side = donor if "pretrain" in knobs else base
+    stage, stage_of_epoch = 0, {}
+    for epoch in range(1, num_epochs + 1):
+        stage += bool(_epoch_record(schedule_side, epoch)["rebuild"])
+        stage_of_epoch[epoch] = stage
+    final_stage = stage_of_epoch[num_epochs]
+    stage_of_epoch = {e: (None if s == final_stage else s) for e, s in stage_of_epoch.items()}
+    final_overrides = [(None, parts, source) for epochs, parts, source in overrides
+                       if epochs is None or num_epochs in epochs]
+    num_pretrain = _num_pretrain(schedule_side, num_epochs, overrides, final_overrides, config_table,
+                                 stage_of_epoch, base)
+    pretrain = (donor if "pretrain" in knobs else base).value("pretrain")
+    options = {k: value_source(v, plan, "donor" if "pretrain" in knobs else "base")
+               for k, v in (pretrain.items() if isinstance(pretrain, dict) else [])
+               if k not in ("construction_algo", "repetitions")}
+    return PerEpochPlan(num_epochs, num_pretrain, overrides, final_overrides, config_table, stage_of_epoch,
+                        options, sorted(network_builders(base)))
+
+
+def _check_parent(base: LoadedConfig, parts: list, epoch: int, path: str) -> None:
+    node = _net(base, epoch)
+    for key in parts[:-1]:
+        if not isinstance(node, dict) or key not in node:
+            raise PlanError(f"cannot switch {path} in epoch {epoch}: the base network has no {key!r} there")
+        node = node[key]
+
+
+def _num_pretrain(schedule_side: LoadedConfig, num_epochs: int, overrides: list, final_overrides: list,
+                  config_table: dict, stage_of_epoch: dict, base: LoadedConfig) -> int:
+    """Pretrain epochs of the hybrid: the scheduling side's, extended to the last epoch that differs
+    from the final network (the last pretrain epoch is the final network itself)."""
+    num = min(schedule_side.per_epoch["num_pretrain_epochs"], num_epochs)
+    final_net = json.dumps(comparable(_net(base, num_epochs)), sort_keys=True)
+    for epoch in range(num_epochs, 0, -1):
+        differs = (
+            epoch in config_table
+            or stage_of_epoch[epoch] is not None
+            or any(epochs is not None and epoch in epochs and (None, parts, src) not in final_overrides
+                   for epochs, parts, src in overrides)
+            or json.dumps(comparable(_net(base, epoch)), sort_keys=True) != final_net
+        )
+        if differs:
+            return max(num, min(epoch + 1, num_epochs))
+    return num

@@ -15,25 +15,40 @@ from knobs.pairing import pair_paths
 from knobs.render import render
 
 
+def context_options(command):
+    """Options that say how configs are loaded (shared by every command that loads configs)."""
+    for decorator in reversed([
+        click.option("--epochs", type=click.IntRange(min=1), help="Compare epochs 1..N (default: num_epochs)."),
+        click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                     help="Set a config value before loading (Python literal), e.g. --set task=train."),
+        click.option("--context", "context_files", multiple=True, type=click.Path(),
+                     help="A config executed first (e.g. the generated prefix of an i6 setup)."),
+        click.option("--timeout", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT, show_default=True,
+                     help="Seconds allowed for loading one config."),
+    ]):
+        command = decorator(command)
+    return command
+
+
+def make_context(settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float,
+                 epochs: int | None) -> LoadContext:
+    return LoadContext(context_files=context_files, settings=tuple(parse_setting(s) for s in settings),
+                       epochs=epochs, timeout=timeout)
+
+
 @click.command()
 @click.argument("orig")
 @click.argument("start")
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Compare epochs 1..N (default: num_epochs).")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-              help="Set a config value before loading (Python literal), e.g. --set task=train.")
-@click.option("--context", "context_files", multiple=True, type=click.Path(),
-              help="A config executed first (e.g. the generated prefix of an i6 setup).")
-@click.option("--knobs", "rules_file", type=click.Path(), help="Extra category rules (JSON), tried first.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT, show_default=True,
-              help="Seconds allowed for loading one config.")
 @click.option("-v", "--verbose", is_flag=True, help="List every change under its knob.")
+@click.option("--knobs", "--rules", "rules_file", type=click.Path(),
+              help="Extra knob category rules (JSON), tried before the shipped table.")
+@context_options
 @debug_option
-def diff(orig: str, start: str, as_json: bool, epochs: int | None, settings: tuple[str, ...],
-         context_files: tuple[str, ...], rules_file: str | None, timeout: float, verbose: bool) -> None:
+def diff(orig: str, start: str, as_json: bool, verbose: bool, settings: tuple[str, ...],
+         context_files: tuple[str, ...], timeout: float, epochs: int | None, rules_file: str | None) -> None:
     """List how ORIG and START differ, grouped into knobs (files, or folders of same-named files)."""
-    context = LoadContext(context_files=context_files, settings=tuple(parse_setting(s) for s in settings),
-                          epochs=epochs, timeout=timeout)
+    context = make_context(settings, context_files, timeout, epochs)
     pairs = pair_paths(orig, start)
     diffs = [compare(o, s, context, rules_file) for o, s in pairs]
     if as_json:

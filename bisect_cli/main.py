@@ -16,6 +16,7 @@ from common.errors import UserError
 # diff stay fast and do not import TensorFlow, scipy or Sisyphus.
 LAZY_COMMANDS: dict[str, str] = {
     "diff": "bisect_cli.diff_cmd:diff",
+    "hybrids": "bisect_cli.hybrids_cmd:hybrids",
 }
 DEFAULT_COMMAND = "diff"
 

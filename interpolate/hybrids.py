@@ -16,6 +16,8 @@ from knobs.diff import PairDiff, diff_configs
 from knobs.loader import LoadContext, LoadedConfig, load, load_pair
 from knobs.rules import RuleTable, load_rules
 
+MAX_ATTEMPTS = 6
+
 
 @dataclass
 class HybridResult:
@@ -67,33 +69,44 @@ def make_hybrid(orig: LoadedConfig, start: LoadedConfig, diff: PairDiff, request
     e.g. #config learning rates that rebuild the network every epoch) is switched together with them.
     """
     labels = {"orig": orig.path, "start": start.path}
-    notes: list[str] = []
-    for _ in range(4):
-        result = HybridResult(hybrid_id(request), labels[request.base_side], labels[request.donor_side],
-                              request.direction, sorted(request.knobs), None, None, "refused")
+    first_problem: str | None = None
+    queue, tried = [request], set()
+    result = HybridResult(hybrid_id(request), labels[request.base_side], labels[request.donor_side],
+                          request.direction, sorted(request.knobs), None, None, "refused")
+    while queue and len(tried) < MAX_ATTEMPTS:
+        attempt = queue.pop(0)
+        if attempt.knobs in tried:
+            continue
+        tried.add(attempt.knobs)
         try:
-            plan = plan_hybrid(diff, orig, start, request, rules)
+            plan = plan_hybrid(diff, orig, start, attempt, rules)
             text = render_hybrid(plan)
         except PlanError as exc:
-            result.reason = exc.cause
-            return result
-        problems, leaked, kept = _prove(plan, text, out_dir, diff, request, context, rules)
-        if kept and not leaked:  # the base's own #config values hold the switched knob back
-            leaked = _config_knobs(plan.base, rules) - request.knobs
+            if attempt is request:
+                result.reason = exc.cause
+                return result
+            continue
+        problems, leaked, kept = _prove(plan, text, out_dir, diff, attempt, context, rules)
         if not problems:
             path = out_dir / hybrid_file_name(plan, text)
             write_if_new(path, text)
-            result.status, result.path = "ok", str(path)
-            result.sha256 = hashlib.sha256(text.encode()).hexdigest()
-            result.reason = "; ".join(notes) or None
+            result = HybridResult(hybrid_id(attempt), result.base, result.donor, attempt.direction,
+                                  sorted(attempt.knobs), str(path), hashlib.sha256(text.encode()).hexdigest(), "ok")
+            if attempt is not request:
+                extra = sorted(attempt.knobs - request.knobs)
+                result.reason = (f"switched together with {', '.join(extra)}: {', '.join(sorted(request.knobs))} "
+                                 f"alone is not exact ({first_problem})")
             return result
-        if not (merge_leaks and leaked):
-            result.status, result.reason = "failed", "; ".join(notes + problems)
-            return result
-        notes.append(f"switched together with {', '.join(sorted(leaked))}: "
-                     f"{', '.join(sorted(request.knobs))} alone is not exact ({problems[0]})")
-        request = HybridRequest(request.knobs | leaked, request.direction)
-    result.status, result.reason = "failed", "; ".join(notes)
+        first_problem = first_problem or problems[0]
+        if not merge_leaks:
+            break
+        if leaked:
+            queue.append(HybridRequest(attempt.knobs | leaked, attempt.direction))
+        elif kept:  # the base's own #config values (network rebuilds) hold the switched knob back
+            candidates = sorted(_config_knobs(plan.base, rules) - attempt.knobs)
+            queue += [HybridRequest(attempt.knobs | {c}, attempt.direction) for c in candidates]
+            queue.append(HybridRequest(attempt.knobs | set(candidates), attempt.direction))
+    result.status, result.reason = "failed", first_problem
     return result
 
 

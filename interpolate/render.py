@@ -104,7 +104,8 @@ def render_hybrid(plan: HybridPlan) -> str:
             *(f"    {epoch}: {{{', '.join(f'{k!r}: {v}' for k, v in entry.items())}}},"
               for epoch, entry in sorted(per_epoch.config_table.items())),
             "}",
-            f"_cb.stage_of_epoch = {per_epoch.stage_of_epoch!r}",
+            "_cb.stage_of_epoch = {%s}  # network-rebuild stages (other epochs: the final stage)" % ", ".join(
+                f"{e}: {st}" for e, st in sorted(per_epoch.stage_of_epoch.items()) if st is not None),
             f"network = _cb.network_for_epoch(network, {per_epoch.num_epochs}, _cb.overrides)",
         ]
         if per_epoch.num_pretrain > 0:

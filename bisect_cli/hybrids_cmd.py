@@ -1,0 +1,69 @@
+"""`config-bisect hybrids ORIG START -o DIR`: write hybrid configs, each proven by round trip."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bisect_cli.diff_cmd import context_options, make_context
+from bisect_cli.options import debug_option
+from common.errors import UserError
+from interpolate.build import build_hybrids
+from interpolate.hybrids import make_hybrids, write_manifest
+from interpolate.plan import DIRECTIONS, HybridRequest
+from knobs.pairing import pair_paths
+
+
+@click.command()
+@click.argument("orig")
+@click.argument("start")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the hybrids and manifest.json.")
+@click.option("--knobs", "knob_list", help="Comma-separated knobs to switch together (default: each knob alone).")
+@click.option("--direction", type=click.Choice([*DIRECTIONS, "both"]), default="both", show_default=True,
+              help="knock-in: start with orig's knobs; knock-out: orig with start's knobs.")
+@click.option("--no-build", is_flag=True, help="Skip constructing each hybrid's TF graph.")
+@click.option("--rules", "rules_file", type=click.Path(),
+              help="Extra knob category rules (JSON), tried before the shipped table.")
+@context_options
+@debug_option
+def hybrids(orig: str, start: str, out_dir: str, knob_list: str | None, direction: str, no_build: bool,
+            rules_file: str | None, settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float,
+            epochs: int | None) -> None:
+    """Write hybrids of ORIG and START that switch exactly the chosen knobs."""
+    directions = list(DIRECTIONS) if direction == "both" else [direction]
+    context = make_context(settings, context_files, timeout, epochs)
+    pairs = pair_paths(orig, start)
+    requests = None
+    if knob_list:
+        knobs = frozenset(k.strip() for k in knob_list.split(",") if k.strip())
+        requests = [HybridRequest(knobs, d) for d in directions]
+    for orig_path, start_path in pairs:  # a folder pair: one output folder per config name
+        out = Path(out_dir) if len(pairs) == 1 else Path(out_dir) / orig_path.stem
+        write_pair(orig_path, start_path, out, requests, directions, context, rules_file, not no_build)
+
+
+def write_pair(orig_path: Path, start_path: Path, out: Path, requests: list[HybridRequest] | None,
+               directions: list[str], context, rules_file: str | None, build: bool) -> None:
+    diff, results = make_hybrids(str(orig_path), str(start_path), out, requests, directions, context, rules_file)
+    if build:
+        build_hybrids(results, context)
+    manifest = write_manifest(out, diff, results)
+    table = Table(title=f"hybrids in {out} (manifest: {manifest.name})")
+    for column in ("hybrid", "status", "build", "file / reason"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        build = (r.build or {}).get("status", "skipped")
+        detail = Path(r.path).name if r.path else ""
+        if r.reason:
+            detail = f"{detail}  {r.reason}".strip()
+        table.add_row(r.id, r.status, build, escape(detail))
+    Console(highlight=False, width=None if sys.stdout.isatty() else 160).print(table)
+    if requests is not None and any(r.status != "ok" for r in results):
+        failed = next(r for r in results if r.status != "ok")
+        raise UserError(f"hybrid {failed.id} {failed.status}: {failed.reason}")

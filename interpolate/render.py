@@ -81,6 +81,7 @@ def render_hybrid(plan: HybridPlan) -> str:
               'exec(compile(_cb.source, _cb.__file__, "exec"), _cb.__dict__)',
               ""]
     per_epoch = plan.per_epoch
+    stages = {e: st for e, st in sorted(per_epoch.stage_of_epoch.items()) if st is not None} if per_epoch else {}
     if per_epoch is not None:  # capture the base's per-epoch networks before anything is switched
         lines += [
             '_cb.base_pretrain = __import__("returnn.pretrain", fromlist=["pretrain_from_config"])'
@@ -104,8 +105,7 @@ def render_hybrid(plan: HybridPlan) -> str:
             *(f"    {epoch}: {{{', '.join(f'{k!r}: {v}' for k, v in entry.items())}}},"
               for epoch, entry in sorted(per_epoch.config_table.items())),
             "}",
-            "_cb.stage_of_epoch = {%s}  # network-rebuild stages (other epochs: the final stage)" % ", ".join(
-                f"{e}: {st}" for e, st in sorted(per_epoch.stage_of_epoch.items()) if st is not None),
+            f"_cb.stage_of_epoch = {stages}  # network-rebuild stages (other epochs: the final stage)",
             f"network = _cb.network_for_epoch(network, {per_epoch.num_epochs}, _cb.overrides)",
         ]
         if per_epoch.num_pretrain > 0:

@@ -1,0 +1,215 @@
+"""Hybrids: exactly the switched knobs (proven by round trip), deterministic, buildable and trainable."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bisect_cli.main import cli
+from common.errors import UserError
+from interpolate.build import build_config
+from interpolate.hybrids import make_hybrid, write_if_new
+from interpolate.plan import NOT_SWITCHABLE, HybridRequest
+from knobs import LoadContext, diff_configs, load, load_pair, load_rules
+from tests.conftest import PROJECT_ROOT, RETURNN_CONFIGS, requires_fixtures
+
+RULES = load_rules()
+TINY_COMMON = """
+use_tensorflow = True
+task = config.value("task", "train")
+train = {"class": "Task12AXDataset", "num_seqs": 40}
+dev = {"class": "Task12AXDataset", "num_seqs": 10, "fixed_random_seed": 1}
+num_inputs = 9
+num_outputs = 2
+num_epochs = 2
+model = "net-model/network"
+learning_rate_file = "lr.data"
+log_verbosity = 2
+tf_session_opts = {"intra_op_parallelism_threads": 1, "inter_op_parallelism_threads": 1}
+network = {
+    "lstm0": {"class": "rec", "unit": "standardlstm", "n_out": 8, "from": "data", "dropout": %(dropout)s},
+    "output": {"class": "softmax", "loss": "ce", "from": "lstm0"},
+}
+"""
+TINY_ORIG = "#!rnn.py\n" + TINY_COMMON % {"dropout": 0.1} + textwrap.dedent("""
+    adam = True
+    batch_size = 300
+    learning_rate = 0.01
+    use_learning_rate_control_always = True
+    def grow(idx, net_dict):
+        if idx >= 1:
+            return None
+        net_dict["#config"] = {"learning_rate": 0.002, "batch_size": 200}
+        return net_dict
+    pretrain = {"construction_algo": grow}
+    """)
+TINY_START = "#!rnn.py\n" + TINY_COMMON % {"dropout": 0.3} + textwrap.dedent("""
+    optimizer = {"class": "nadam"}
+    batch_size = 500
+    learning_rate = 0.005
+    """)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny")
+    (folder / "orig.config").write_text(TINY_ORIG)
+    (folder / "start.config").write_text(TINY_START)
+    orig, start = load_pair(folder / "orig.config", folder / "start.config", LoadContext())
+    return folder, orig, start, diff_configs(orig, start, RULES)
+
+
+def test_tiny_pair_knobs(tiny):
+    _, _, _, diff = tiny
+    assert {k.name: sorted((c.path, c.epochs) for c in k.changes) for k in diff.knobs} == {
+        "optimizer": [("optimizer.class", None)],
+        "lr": [("learning_rate", None), ("use_learning_rate_control_always", None)],
+        "batching": [("batch_size", "1"), ("batch_size", "2")],
+        "pretrain": [("pretrain", None), ("pretrain.rebuild", "2")],
+        "dropout": [("network.lstm0.dropout", None)],
+    }
+
+
+def test_training_a_hybrid_uses_the_switched_learning_rate(tiny, tmp_path):
+    folder, orig, start, diff = tiny
+    result = make_hybrid(orig, start, diff, HybridRequest(frozenset({"lr"}), "knock-out"), tmp_path / "h",
+                         LoadContext(), RULES)
+    assert result.status == "ok", result.reason
+    work = tmp_path / "train"
+    work.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "returnn", result.path], cwd=work, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = re.sub(r"EpochData\(", "dict(", (work / "lr.data").read_text())
+    epochs = eval(text, {"dict": dict, "nan": float("nan"), "inf": float("inf")})  # noqa: S307 - our own file
+    # the base (orig) would train epoch 1 at its #config LR 0.002; the hybrid has start's 0.005
+    assert epochs[1]["learningRate"] == pytest.approx(0.005)
+    assert epochs[2]["learningRate"] == pytest.approx(0.005)
+    assert "dev_score" in epochs[2]["error"]
+
+
+def test_coupled_knob_is_refused_with_the_coupling(write_config, tmp_path):
+    body = ("#!rnn.py\ndef transform(x):\n    return x * batch_size\n"
+            "network = {'source': {'class': 'eval', 'eval': \"self.network.get_config().typed_value('transform')"
+            "(source(0))\"}, 'output': {'class': 'softmax', 'loss': 'ce', 'from': 'source'}}\nbatch_size = %d\n")
+    o, s = write_config("o.config", body % 1000), write_config("s.config", body % 2000)
+    orig, start = load_pair(o, s, LoadContext())
+    diff = diff_configs(orig, start, RULES)
+    result = make_hybrid(orig, start, diff, HybridRequest(frozenset({"augmentation"}), "knock-in"), tmp_path,
+                         LoadContext(), RULES)
+    assert result.status == "refused"
+    assert "coupled with batching" in result.reason and "transform() (augmentation) reads batch_size" in result.reason
+    both = make_hybrid(orig, start, diff, HybridRequest(frozenset({"augmentation", "batching"}), "knock-in"),
+                       tmp_path, LoadContext(), RULES)
+    assert both.status == "ok", both.reason
+
+
+def test_deterministic_file_and_no_overwrite(tiny, tmp_path):
+    folder, orig, start, diff = tiny
+    request = HybridRequest(frozenset({"optimizer", "dropout"}), "knock-in")
+    first = make_hybrid(orig, start, diff, request, tmp_path / "a", LoadContext(), RULES)
+    second = make_hybrid(orig, start, diff, request, tmp_path / "b", LoadContext(), RULES)
+    assert first.status == second.status == "ok"
+    assert Path(first.path).read_bytes() == Path(second.path).read_bytes()
+    assert Path(first.path).name == Path(second.path).name
+    assert "dropout+optimizer" in Path(first.path).name
+    header = Path(first.path).read_text()
+    assert orig.sha256 in header and start.sha256 in header and "knock-in" in header
+    Path(first.path).write_text("changed by hand")
+    with pytest.raises(UserError, match="other content"):
+        write_if_new(Path(first.path), Path(second.path).read_text())
+    assert Path(first.path).read_text() == "changed by hand"
+
+
+def test_build_check_built_and_unresolved(tiny, tmp_path):
+    folder, orig, start, diff = tiny
+    result = make_hybrid(orig, start, diff, HybridRequest(frozenset({"dropout"}), "knock-in"), tmp_path,
+                         LoadContext(), RULES)
+    built = build_config(result.path, LoadContext())
+    assert built["status"] == "built" and {e["epoch"] for e in built["epochs"]} == {1, 2}
+    broken = tmp_path / "broken.config"
+    broken.write_text(TINY_START.replace('"from": "lstm0"', '"from": "no_such_layer"'))
+    failed = build_config(str(broken), LoadContext())
+    assert failed["status"] == "unresolved" and "no_such_layer" in failed["error"]
+
+
+def test_cli_writes_manifest(tiny, tmp_path):
+    folder, *_ = tiny
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["hybrids", str(folder / "orig.config"), str(folder / "start.config"),
+                                      "-o", str(out), "--no-build", "--direction", "knock-in"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["hybrids"]
+    for h in manifest["hybrids"]:
+        assert set(h) >= {"id", "base", "donor", "direction", "knobs", "path", "sha256"}
+        if h["status"] == "ok":
+            assert Path(h["path"]).is_file()
+    bad = CliRunner().invoke(cli, ["hybrids", str(folder / "orig.config"), str(folder / "start.config"),
+                                   "-o", str(out), "--knobs", "nonsense"])
+    assert bad.exit_code == 2 and "no such knob: nonsense" in bad.output
+
+
+# ------------------------------------------------------------------ round trip as a property
+
+def _pair(orig_path: Path, start_path: Path, context: LoadContext):
+    orig, start = load_pair(orig_path, start_path, context)
+    return orig, start, diff_configs(orig, start, RULES), context
+
+
+@pytest.fixture(scope="module")
+def rna_pair():
+    return _pair(PROJECT_ROOT / "configs/orig/rna_transducer.config",
+                 PROJECT_ROOT / "configs/start/rna_transducer.config", LoadContext())
+
+
+@pytest.fixture(scope="module")
+def conformer_pair():
+    base = RETURNN_CONFIGS / "conformer2021"
+    return _pair(base / "baseline_12l.config", base / "baseline_6l.config", LoadContext())
+
+
+def _check_round_trip(pair, data, tmp_path_factory) -> None:
+    orig, start, diff, context = pair
+    switchable = sorted(k.name for k in diff.knobs if k.name not in NOT_SWITCHABLE)
+    knobs = data.draw(st.sets(st.sampled_from(switchable), min_size=1, max_size=3))
+    direction = data.draw(st.sampled_from(["knock-in", "knock-out"]))
+    request = HybridRequest(frozenset(knobs), direction)
+    out = tmp_path_factory.mktemp("hybrids")
+    result = make_hybrid(orig, start, diff, request, out, context, RULES)
+    if result.status != "ok":
+        # never silently wrong: a refusal names the coupling, a failure names the knob that leaked
+        assert result.status in ("refused", "failed") and result.reason
+        assert re.search(r"coupled with|should not switch|still differs|not exact|cannot", result.reason)
+        assert not list(out.glob("*.config"))
+        return
+    hybrid = load(result.path, context)
+    base, donor = (start, orig) if direction == "knock-in" else (orig, start)
+    vs_base = {k.name for k in diff_configs(base, hybrid, RULES).knobs} - NOT_SWITCHABLE
+    vs_donor = {k.name for k in diff_configs(donor, hybrid, RULES).knobs} - NOT_SWITCHABLE
+    assert vs_base == set(knobs)
+    assert vs_donor == set(switchable) - set(knobs)
+    assert ast.parse(Path(result.path).read_text())
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_round_trip_rna_pair(rna_pair, data, tmp_path_factory):
+    _check_round_trip(rna_pair, data, tmp_path_factory)
+
+
+@requires_fixtures()
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_round_trip_conformer_pair(conformer_pair, data, tmp_path_factory):
+    _check_round_trip(conformer_pair, data, tmp_path_factory)

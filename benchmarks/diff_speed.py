@@ -15,7 +15,7 @@ from knobs import LoadContext, compare
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "returnn-configs"
-I6_CONTEXT = ROOT / "benchmarks" / "i6_context.config"
+I6_CONTEXT = ROOT / "tests" / "data" / "i6_context.config"
 PAIRS = [
     ("RNA orig vs start (configs/)", ROOT / "configs/orig/rna_transducer.config",
      ROOT / "configs/start/rna_transducer.config", LoadContext()),

@@ -138,6 +138,8 @@ def plan_hybrid(diff: PairDiff, orig: LoadedConfig, start: LoadedConfig, request
                 rules: RuleTable) -> HybridPlan:
     validate_request(diff, request)
     base, donor = (start, orig) if request.base_side == "start" else (orig, start)
+    if base.format != "py":
+        raise PlanError(f"the base {base.path} is a {base.format} config; a hybrid's overrides need a Python config")
     plan = HybridPlan(request, base, donor)
     changes = [c for k in diff.knobs if k.name in request.knobs for c in k.changes]
     per_epoch_keys = {k for cfg in (base, donor) if cfg.per_epoch for k in cfg.per_epoch["override_keys"]}

@@ -125,4 +125,6 @@ def hybrid_file_name(plan: HybridPlan, text: str) -> str:
     knobs = "+".join(sorted(plan.request.knobs)) or "none"
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(plan.base.path).stem)
     digest = hashlib.sha256(text.encode()).hexdigest()[:10]
-    return f"{stem}.{plan.request.direction}.{knobs}.{digest}.config"
+    # a `.py` base has no `#!` line: RETURNN reads it as Python because of its name, so keep the suffix
+    suffix = ".py" if plan.base.path.endswith(".py") else ".config"
+    return f"{stem}.{plan.request.direction}.{knobs}.{digest}{suffix}"

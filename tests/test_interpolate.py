@@ -202,6 +202,20 @@ def _check_round_trip(pair, data, tmp_path_factory) -> None:
     assert ast.parse(Path(result.path).read_text())
 
 
+@pytest.fixture(scope="module")
+def i6_pair():
+    base = RETURNN_CONFIGS / "i6-orig-variants"
+    context = LoadContext(context_files=(str(Path(__file__).parent / "data" / "i6_context.config"),))
+    return _pair(base / "_orig_config.py", base / "_orig_pre20bs5k_native_fixsepblanklast_config.py", context)
+
+
+@requires_fixtures()
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_round_trip_i6_variants_with_context(i6_pair, data, tmp_path_factory):
+    _check_round_trip(i6_pair, data, tmp_path_factory)
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_round_trip_rna_pair(rna_pair, data, tmp_path_factory):

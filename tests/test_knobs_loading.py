@@ -16,13 +16,7 @@ from tests.conftest import PROJECT_ROOT, RETURNN_CONFIGS, requires_fixtures
 O1 = (RETURNN_CONFIGS / "rnnt2020"
       / "rna-tf2.blank0.enc6l-grow2l.scratch-lm.rdrop02.lm1-1024.attwb5-drop02.l2_1e_4.mlr50.config")
 I6 = RETURNN_CONFIGS / "i6-orig-variants"
-I6_CONTEXT = """\
-#!rnn.py
-task = "train"
-target = "bpe"
-num_epochs = 150
-extern_data = {"data": {"dim": 40}, "bpe": {"dim": 1030, "sparse": True, "vocab": {"vocab_file": "/x"}}}
-"""
+I6_CONTEXT = Path(__file__).parent / "data" / "i6_context.config"
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +54,7 @@ def test_i6_variant_needs_the_context_and_then_gives_pretrain_batch_size(tmp_pat
     bare = load(config)  # reads target/extern_data from get_global_config(): best effort goes on
     assert {"target", "extern_data"} <= {u["name"] for u in bare.unresolved}
     assert bare.per_epoch is None and any("per-epoch view failed" in w for w in bare.warnings)
-    context = tmp_path / "prefix.config"
-    context.write_text(I6_CONTEXT)
-    loaded = load(config, LoadContext(context_files=(str(context),)))
+    loaded = load(config, LoadContext(context_files=(str(I6_CONTEXT),)))
     assert [u["name"] for u in loaded.unresolved] == ["targetb_recomb_recog"]  # returnn_common is not on PyPI
     batch = [e["config"]["batch_size"] for e in loaded.per_epoch["epochs"]]
     assert batch[:20] == [5000] * 20 and set(batch[20:]) == {4000}

@@ -17,6 +17,7 @@ from common.errors import UserError
 LAZY_COMMANDS: dict[str, str] = {
     "diff": "bisect_cli.diff_cmd:diff",
     "hybrids": "bisect_cli.hybrids_cmd:hybrids",
+    "run": "bisect_cli.run_cmd:run",
 }
 DEFAULT_COMMAND = "diff"
 

@@ -9,12 +9,23 @@ epoch on top of the base's own pretraining.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import UserError
-from knobs.diff import ABSENT, Change, PairDiff, _value_at, comparable, network_builders
+from knobs.diff import (
+    ABSENT,
+    Change,
+    Classifier,
+    PairDiff,
+    _value_at,
+    comparable,
+    is_tagged,
+    network_builders,
+    tree_changes,
+)
 from knobs.loader import LoadedConfig
 from knobs.normalize import LR_INPUT_KEYS, OPTIMIZER_KEYS
 from knobs.rules import RuleTable
@@ -176,19 +187,24 @@ def plan_per_epoch(plan: HybridPlan, changes: list[Change], rules: RuleTable, pe
                         f"cannot switch {', '.join(sorted(knobs))} epoch by epoch")
     num_epochs = (donor if "training-length" in knobs else base).per_epoch["num_epochs"]
     # the donor values of every switched network path, per epoch
+    classifier = Classifier(rules, (base, donor))
+    base_final = _net(base, num_epochs)
     overrides: list[tuple[list[int] | None, list, str]] = []
+    encoded_overrides: list[tuple[list[int] | None, list, Any]] = []
     for change in changes:
         if not change.path.startswith("network"):
             continue
         parts = change.parts[1:]
-        epochs = [e for e in change.epoch_list(num_epochs) if e <= num_epochs]
-        by_value: dict[str, list[int]] = {}
-        for epoch in epochs:
+        by_value: dict[str, tuple[Any, list[int]]] = {}
+        for epoch in _override_epochs(change, parts, base, donor, num_epochs):
             _check_parent(base, parts, epoch, change.path)
-            source = value_source(_value_at(_net(donor, epoch), parts), plan, "donor")
-            by_value.setdefault(source, []).append(epoch)
-        for source, value_epochs in by_value.items():
-            overrides.append((None if change.epochs is None else value_epochs, parts, source))
+            value = _value_at(_net(donor, _donor_epoch_with(donor, parts, epoch, num_epochs)), parts)
+            value = _keep_unswitched(value, _value_at(base_final, parts), parts, knobs, classifier)
+            by_value.setdefault(value_source(value, plan, "donor"), (value, []))[1].append(epoch)
+        for source, (value, value_epochs) in by_value.items():
+            every = change.epochs is None and len(value_epochs) == num_epochs
+            overrides.append((None if every else value_epochs, parts, source))
+            encoded_overrides.append((None if every else value_epochs, parts, value))
     # the #config values and the scheduled learning rate, per epoch, each from the side whose knob it is
     config_table: dict[int, dict[str, str]] = {}
     lr_side = donor if "lr" in knobs else base
@@ -216,14 +232,58 @@ def plan_per_epoch(plan: HybridPlan, changes: list[Change], rules: RuleTable, pe
     stage_of_epoch = {e: (None if s == final_stage else s) for e, s in stage_of_epoch.items()}
     final_overrides = [(None, parts, source) for epochs, parts, source in overrides
                        if epochs is None or num_epochs in epochs]
-    num_pretrain = _num_pretrain(schedule_side, num_epochs, overrides, final_overrides, config_table,
-                                 stage_of_epoch, base)
+    num_pretrain = _num_pretrain(schedule_side, num_epochs, encoded_overrides, config_table, stage_of_epoch, base)
     pretrain = (donor if "pretrain" in knobs else base).value("pretrain")
     options = {k: value_source(v, plan, "donor" if "pretrain" in knobs else "base")
                for k, v in (pretrain.items() if isinstance(pretrain, dict) else [])
                if k not in ("construction_algo", "repetitions")}
     return PerEpochPlan(num_epochs, num_pretrain, overrides, final_overrides, config_table, stage_of_epoch,
                         options, sorted(network_builders(base)))
+
+
+def _has_parent(net: dict, parts: list) -> bool:
+    node = net
+    for key in parts[:-1]:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return isinstance(node, dict)
+
+
+def _override_epochs(change: Change, parts: list, base: LoadedConfig, donor: LoadedConfig, num_epochs: int
+                     ) -> list[int]:
+    """The change's epochs, plus the epochs in which the donor lacks the layer (its pretrain has not grown
+    it yet) while the base has it: there the layer gets the donor's final value of a switched attribute."""
+    epochs = [e for e in change.epoch_list(num_epochs) if e <= num_epochs]
+    if num_epochs in epochs:
+        epochs += [e for e in range(1, num_epochs + 1) if e not in epochs
+                   and not _has_parent(_net(donor, e), parts) and _has_parent(_net(base, e), parts)]
+    return sorted(epochs)
+
+
+def _donor_epoch_with(donor: LoadedConfig, parts: list, epoch: int, num_epochs: int) -> int:
+    """`epoch` if the donor network has the parent of `parts` then, else the final epoch."""
+    return epoch if _has_parent(_net(donor, epoch), parts) else num_epochs
+
+
+def _keep_unswitched(donor_value: Any, base_value: Any, parts: list, knobs: frozenset[str],
+                     classifier: Classifier) -> Any:
+    """A donor subtree (e.g. a layer that pretraining adds) with the base's values for every inner
+    difference that belongs to a knob not switched (its L2 stays the base's unless l2 is switched)."""
+    if not isinstance(donor_value, dict) or not isinstance(base_value, dict) or is_tagged(donor_value):
+        return donor_value
+    merged = copy.deepcopy(donor_value)
+    for inner, _, base_inner in tree_changes(donor_value, base_value):
+        category = classifier.network_path(["network", *parts, *inner], pretrain_only=False)
+        if category not in knobs and inner:
+            node = merged
+            for key in inner[:-1]:
+                node = node[key]
+            if base_inner is ABSENT:
+                node.pop(inner[-1], None)
+            else:
+                node[inner[-1]] = base_inner
+    return merged
 
 
 def _check_parent(base: LoadedConfig, parts: list, epoch: int, path: str) -> None:
@@ -234,20 +294,32 @@ def _check_parent(base: LoadedConfig, parts: list, epoch: int, path: str) -> Non
         node = node[key]
 
 
-def _num_pretrain(schedule_side: LoadedConfig, num_epochs: int, overrides: list, final_overrides: list,
-                  config_table: dict, stage_of_epoch: dict, base: LoadedConfig) -> int:
-    """Pretrain epochs of the hybrid: the scheduling side's, extended to the last epoch that differs
-    from the final network (the last pretrain epoch is the final network itself)."""
+def composite_network(base: LoadedConfig, epoch: int, overrides: list[tuple[list[int] | None, list, Any]]) -> dict:
+    """The hybrid's (encoded) network of `epoch`: the base's, with the switched paths set to the donor's."""
+    net = copy.deepcopy(_net(base, epoch))
+    for epochs, parts, value in overrides:
+        if epochs is None or epoch in epochs:
+            node = net
+            for key in parts[:-1]:
+                node = node[key]
+            if value is ABSENT:
+                node.pop(parts[-1], None)
+            else:
+                node[parts[-1]] = value
+    return net
+
+
+def _num_pretrain(schedule_side: LoadedConfig, num_epochs: int, overrides: list, config_table: dict,
+                  stage_of_epoch: dict, base: LoadedConfig) -> int:
+    """Pretrain epochs of the hybrid: the scheduling side's, extended to the last epoch whose network or
+    #config differs from the final one (the last pretrain epoch is the final network itself)."""
     num = min(schedule_side.per_epoch["num_pretrain_epochs"], num_epochs)
-    final_net = json.dumps(comparable(_net(base, num_epochs)), sort_keys=True)
+
+    def key(epoch: int) -> str:
+        return json.dumps(comparable(composite_network(base, epoch, overrides)), sort_keys=True)
+
+    final = key(num_epochs)
     for epoch in range(num_epochs, 0, -1):
-        differs = (
-            epoch in config_table
-            or stage_of_epoch[epoch] is not None
-            or any(epochs is not None and epoch in epochs and (None, parts, src) not in final_overrides
-                   for epochs, parts, src in overrides)
-            or json.dumps(comparable(_net(base, epoch)), sort_keys=True) != final_net
-        )
-        if differs:
+        if epoch in config_table or stage_of_epoch[epoch] is not None or key(epoch) != final:
             return max(num, min(epoch + 1, num_epochs))
     return num

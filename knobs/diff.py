@@ -66,6 +66,7 @@ class PairDiff:
     unresolved: list[dict]
     warnings: list[str]
     epochs: int | None = None
+    helpers: list[Change] = field(default_factory=list)  # values RETURNN never reads; shown, not knobs
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -392,11 +393,29 @@ def diff_configs(orig: LoadedConfig, start: LoadedConfig, rules: RuleTable) -> P
         changes.append(Change(format_path(parts), o, s, None, classifier.key(key), note, parts=list(parts)))
     if have_epochs:
         changes += _per_epoch_changes(orig, start, classifier, per_epoch_keys, equivalent)
+    helpers = [c for c in changes if _is_helper(c, orig, start)]
+    changes = [c for c in changes if c not in helpers]
     knobs = _group_into_knobs(changes, orig, start)
     unresolved = [{"side": side, **u} for side, cfg in (("orig", orig), ("start", start)) for u in cfg.unresolved]
     warnings = [f"{side}: {w}" for side, cfg in (("orig", orig), ("start", start)) for w in cfg.warnings]
     epochs = orig.per_epoch["num_epochs"] if have_epochs else None
-    return PairDiff(orig.path, start.path, knobs, equivalent, unresolved, warnings, epochs)
+    return PairDiff(orig.path, start.path, knobs, equivalent, unresolved, warnings, epochs, helpers)
+
+
+def _is_helper(change: Change, orig: LoadedConfig, start: LoadedConfig) -> bool:
+    """A top-level value that is no RETURNN setting and that no config function reads, but from which other
+    values were computed (e.g. `l2 = 1e-4` used in the network dict): RETURNN never reads it, its effect is
+    already in the values computed from it."""
+    if change.category != "other" or len(change.parts) != 1:
+        return False
+    name = change.parts[0]
+    configs = (orig, start)
+    if any(_is_function(c, name) for c in configs):
+        return False
+    read_by_function = any(name in e["value"].get("refs", []) for c in configs for e in c.values.values()
+                           if isinstance(e["value"], dict) and "__function__" in e["value"])
+    used_by_statement = any(name in e.get("refs", []) for c in configs for n, e in c.values.items() if n != name)
+    return used_by_statement and not read_by_function
 
 
 def _is_global_function_ref(o: Any, s: Any, orig: LoadedConfig, start: LoadedConfig) -> bool:

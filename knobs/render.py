@@ -35,6 +35,11 @@ def render(diff: PairDiff, console: Console, verbose: bool = False) -> None:
         console.print("\n[bold]Equivalent[/bold] (spelled differently, same training):")
         for eq in diff.equivalent:
             console.print(f"  {eq['what']}: {eq['orig']}  ≡  {eq['start']}  — {eq['why']}", markup=False)
+    if diff.helpers:
+        console.print("\n[bold]Helper values[/bold] (RETURNN never reads them; their effect is in the values "
+                      "computed from them):")
+        for c in diff.helpers:
+            console.print(f"  {c.path}: {show(c.orig, 80)} → {show(c.start, 80)}", markup=False)
     if diff.unresolved:
         console.print("\n[bold]Unresolved[/bold] (statements that failed while loading; compared by source):")
         for u in diff.unresolved:

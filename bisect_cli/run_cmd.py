@@ -1,0 +1,166 @@
+"""`config-bisect run ORIG START -o WORKDIR`: write hybrids, train and score each (hybrid, seed) locally."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bisect_cli.diff_cmd import context_options, make_context
+from bisect_cli.options import debug_option
+from common.atomic import write_atomic
+from common.errors import UserError
+from demo.task import ensure_demo_data
+from interpolate.hybrids import make_hybrids, write_manifest
+from interpolate.plan import DIRECTIONS, HybridRequest
+from knobs.pairing import pair_paths
+from runner.local import Job, JobResult, Recognition, run_jobs
+from runner.summary import summarize, to_json, verdict
+
+DEMO_ENV = "CONFIG_BISECT_DEMO_DATA"
+
+
+def demo_recognition(data_dir: Path) -> Recognition:
+    vocab = json.loads((data_dir / "vocab.json").read_text())
+    return Recognition([w for w, _ in sorted(vocab.items(), key=lambda kv: kv[1])], str(data_dir / "test.ref.txt"))
+
+
+def file_recognition(vocab_file: str, refs: str) -> Recognition:
+    try:
+        vocab = json.loads(Path(vocab_file).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read the vocabulary: {exc}", vocab_file) from None
+    labels = vocab if isinstance(vocab, list) else [w for w, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+    return Recognition(labels, refs)
+
+
+@click.command()
+@click.argument("orig")
+@click.argument("start")
+@click.option("-o", "--output", "work_dir", required=True, type=click.Path(file_okay=False),
+              help="Work folder (hybrids, one folder per job, results.json); rerun to resume.")
+@click.option("--knobs", "knob_list", help="Comma-separated knobs to switch together (default: each knob alone).")
+@click.option("--direction", type=click.Choice([*DIRECTIONS, "both"]), default="both", show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Seed replicates per hybrid.")
+@click.option("--baseline-seeds", type=click.IntRange(min=1), default=None,
+              help="Seed replicates of orig and start (default: max(3, --seeds)); they give the noise floor.")
+@click.option("--jobs", "parallel", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Trainings in parallel.")
+@click.option("--vocab", "vocab_file", type=click.Path(), help="Output labels (JSON list or {label: index}).")
+@click.option("--refs", type=click.Path(), help="Reference transcripts of the test split (`tag word ...`).")
+@click.option("--rules", "rules_file", type=click.Path(), help="Extra knob category rules (JSON).")
+@context_options
+@debug_option
+def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: str, seeds: int,
+        baseline_seeds: int | None, parallel: int, vocab_file: str | None, refs: str | None,
+        rules_file: str | None, settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float,
+        epochs: int | None) -> None:
+    """Train and score orig, start and their hybrids; report which knobs close the gap.
+
+    --epochs N trains N epochs instead of num_epochs."""
+    started = time.monotonic()
+    pairs = pair_paths(orig, start)
+    if len(pairs) != 1:
+        names = ", ".join(o.name for o, _ in pairs)
+        raise UserError(f"run needs one config pair; the folders hold {len(pairs)} ({names}): name the files")
+    (orig_path, start_path), = pairs
+    work = Path(work_dir)
+    env: dict[str, str] = {}
+    recognition = None
+    if DEMO_ENV in orig_path.read_text() + start_path.read_text():
+        data_dir = ensure_demo_data()
+        env[DEMO_ENV] = str(data_dir)
+        recognition = demo_recognition(data_dir)
+    if vocab_file or refs:
+        if not (vocab_file and refs):
+            raise UserError("--vocab and --refs go together")
+        recognition = file_recognition(vocab_file, refs)
+    os.environ.update(env)  # the configs read it while they are loaded for the diff, too
+    context = make_context(settings, context_files, timeout, None)
+    directions = list(DIRECTIONS) if direction == "both" else [direction]
+    requests = None
+    if knob_list:
+        knobs = frozenset(k.strip() for k in knob_list.split(",") if k.strip())
+        requests = [HybridRequest(knobs, d) for d in directions]
+    diff, hybrids = make_hybrids(str(orig_path), str(start_path), work / "hybrids", requests, directions, context,
+                                 rules_file)
+    write_manifest(work / "hybrids", diff, hybrids)
+    labels: dict[str, tuple[list[str], str | None]] = {"orig": ([], None), "start": ([], None)}
+    jobs = [Job(side, str(path), seed, epochs) for side, path in (("orig", orig_path), ("start", start_path))
+            for seed in range(1, (baseline_seeds or max(3, seeds)) + 1)]
+    for h in hybrids:
+        if h.status == "ok":
+            labels[h.id] = (h.knobs, h.direction)
+            jobs += [Job(h.id, h.path, seed, epochs) for seed in range(1, seeds + 1)]
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+    for h in hybrids:
+        if h.status != "ok":
+            console.print(f"hybrid {h.id} not trained: {h.status}: {h.reason}", markup=False)
+    results = _run_with_progress(jobs, work, recognition, env, parallel, console)
+    summaries = summarize(results, labels)
+    lines = verdict(summaries)
+    payload = {"orig": str(orig_path), "start": str(start_path), "jobs": [r.__dict__ for r in results],
+               "hybrids": to_json(summaries), "verdict": lines, "scorer": "test WER" if recognition else "dev error"}
+    write_atomic(work / "results.json", json.dumps(payload, indent=1) + "\n")
+    _print_summary(console, summaries, results, lines, time.monotonic() - started, work)
+
+
+def _run_with_progress(jobs: list[Job], work: Path, recognition, env, parallel: int, console: Console
+                       ) -> list[JobResult]:
+    failed = 0
+    if console.is_terminal:
+        with Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[failed]} failed"), TimeRemainingColumn(), console=console) as bar:
+            task = bar.add_task("jobs", total=len(jobs), failed=0)
+
+            def done(result: JobResult) -> None:
+                nonlocal failed
+                failed += result.status != "ok"
+                bar.update(task, advance=1, failed=failed)
+
+            return run_jobs(jobs, work, recognition, env, parallel, done)
+
+    count = 0
+
+    def log_line(result: JobResult) -> None:
+        nonlocal count
+        count += 1
+        what = f"WER {result.wer:.2f}%" if result.wer is not None else (result.reason or result.status)
+        reused = " (done before)" if result.reused else f" in {result.seconds:.0f} s"
+        print(f"[{count}/{len(jobs)}] {result.label} seed {result.seed}: {result.status}, {what}{reused}", flush=True)
+
+    return run_jobs(jobs, work, recognition, env, parallel, log_line)
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    return "-" if value is None else (f"{value:+.2f}" if signed else f"{value:.2f}")
+
+
+def _print_summary(console: Console, summaries, results: list[JobResult], lines: list[str], seconds: float,
+                   work: Path) -> None:
+    table = Table(title="WER per hybrid (mean ± std over seeds)")
+    for column in ("hybrid", "runs", "WER %", "vs start", "vs orig", "gap share"):
+        table.add_column(column)
+    for s in summaries:
+        wer = "-" if s.wer_mean is None else f"{s.wer_mean:.2f} ± {s.wer_std:.2f}"
+        share = "-" if s.gap_share is None else f"{100 * s.gap_share:.0f}%"
+        runs = f"{s.runs - s.failed}/{s.runs}"
+        table.add_row(s.label, runs, wer, _fmt(s.vs_start, True), _fmt(s.vs_orig, True), share)
+    console.print(table)
+    for result in results:
+        if result.status != "ok":
+            console.print(f"failed: {result.label} seed {result.seed}: {result.reason} (log: {result.log})",
+                          markup=False)
+    trained = [r.train_seconds for r in results if not r.reused and r.train_seconds]
+    if trained:
+        console.print(f"{len(trained)} trainings, {min(trained):.0f}-{max(trained):.0f} s each; "
+                      f"wall time {seconds:.0f} s; results: {work / 'results.json'}", markup=False)
+    for line in lines:
+        console.print(line, markup=False)

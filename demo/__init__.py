@@ -1,0 +1,1 @@
+"""Embedded demo task: synthetic speech-like data and a config pair that trains in seconds."""

@@ -1,0 +1,1 @@
+"""Local runner: train, recognize and score hybrids on one machine (no Sisyphus)."""

@@ -1,0 +1,153 @@
+"""Run (config, seed) jobs on one machine: parallel, resumable, one folder per job named by content hash.
+
+A job folder holds `result.json` once the job has finished (trained and scored, or failed with its
+reason); a folder without it is an interrupted job and is started afresh. A lock file keeps a second
+runner off the same work folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from common.atomic import write_atomic
+from common.errors import UserError
+from runner import steps
+
+RUNNER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Job:
+    label: str  # e.g. "orig", "start", "knock-in:batching"
+    config: str
+    seed: int
+    epochs: int | None = None
+
+    @property
+    def key(self) -> str:
+        """Content hash: the config text, seed, epochs and runner version decide the result."""
+        text = Path(self.config).read_bytes()
+        payload = json.dumps([hashlib.sha256(text).hexdigest(), self.seed, self.epochs, RUNNER_VERSION])
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Recognition:
+    vocab: list[str]
+    ref_file: str
+    extra_args: tuple[str, ...] = ()
+
+
+@dataclass
+class JobResult:
+    label: str
+    config: str
+    seed: int
+    key: str
+    status: str  # "ok" | "failed"
+    reason: str | None = None
+    log: str | None = None
+    wer: float | None = None
+    segments: list[dict] = field(default_factory=list)
+    best_dev: dict | None = None
+    train_seconds: float | None = None
+    seconds: float | None = None
+    reused: bool = False
+
+
+class WorkdirLock:
+    """An exclusive lock on WORKDIR; a second runner refuses with the holder's pid."""
+
+    def __init__(self, work_dir: Path):
+        self.path = work_dir / ".lock"
+        self.handle = None
+
+    def __enter__(self) -> WorkdirLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "?"
+            self.handle.close()
+            raise UserError(f"another config-bisect run (pid {holder}) is using this work folder",
+                            self.path.parent) from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(str(os.getpid()))
+        self.handle.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def _stop_orphan(job_dir: Path) -> None:
+    """A killed runner may leave its RETURNN child running: stop it before the job starts again."""
+    pid_file = job_dir / steps.PID_FILE
+    if not pid_file.exists():
+        return
+    try:
+        pid = int(pid_file.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"returnn" in cmdline and str(job_dir).encode() in Path(f"/proc/{pid}/cwd").resolve().as_posix().encode():
+            os.kill(pid, signal.SIGKILL)
+    except (ValueError, OSError):
+        pass
+
+
+def run_job(job: Job, work_dir: Path, recognition: Recognition | None, env: dict[str, str]) -> JobResult:
+    job_dir = work_dir / "jobs" / job.key
+    result_file = job_dir / "result.json"
+    if result_file.exists():
+        return JobResult(**{**json.loads(result_file.read_text()), "reused": True})
+    if job_dir.exists():  # interrupted earlier: start it afresh
+        _stop_orphan(job_dir)
+        shutil.rmtree(job_dir)
+    job_dir.mkdir(parents=True)
+    write_atomic(job_dir / "job.json", json.dumps(asdict(job), indent=1) + "\n")
+    start = time.monotonic()
+    trained = steps.train(job.config, job_dir, job.seed, job.epochs, env=env)
+    result = JobResult(job.label, job.config, job.seed, job.key, trained.status, trained.reason, trained.log,
+                       best_dev=trained.best_dev, train_seconds=trained.seconds)
+    if trained.status == "ok" and recognition is not None:
+        try:
+            hyp = steps.recognize(job.config, job_dir, trained.final_epoch, recognition.vocab,
+                                  extra_args=recognition.extra_args, env=env)
+            scored = steps.score(hyp, recognition.ref_file, job_dir / "score.json")
+            result.wer, result.segments = scored.wer, [asdict(s) for s in scored.segments]
+        except (RuntimeError, UserError) as exc:
+            result.status, result.reason = "failed", f"recognition: {exc}"
+    result.seconds = round(time.monotonic() - start, 2)
+    write_atomic(result_file, json.dumps(asdict(result), indent=1) + "\n")
+    return result
+
+
+def run_jobs(jobs: list[Job], work_dir: Path, recognition: Recognition | None, env: dict[str, str],
+             parallel: int, on_done: Callable[[JobResult], None] | None = None) -> list[JobResult]:
+    """Run all jobs (finished ones are reused); results in the order of `jobs`."""
+    with WorkdirLock(work_dir):
+        results: dict[Job, JobResult] = {}
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            futures = {pool.submit(run_job, job, work_dir, recognition, env): job for job in jobs}
+            try:
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    if on_done:
+                        on_done(results[futures[future]])
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        return [results[job] for job in jobs]

@@ -1,0 +1,170 @@
+"""The steps of one bisection job, as plain functions (the local runner and the Sisyphus jobs call these).
+
+train: RETURNN trains a config in a work folder (own process; seed, model and LR file set on the
+command line). recognize: RETURNN's forward task writes the output posteriors of the test split, which
+are decoded greedily (CTC: best label per frame, repeats merged, blank dropped). score: WER against the
+references with per-segment counts. A failed training never raises: it returns its reason and log.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.atomic import write_atomic
+from common.errors import UserError
+from scoring.lr_file import best_epoch, read_lr_file
+from scoring.wer import ScoreResult, score_files
+
+MODEL = "net-model/network"
+LR_FILE = "learning_rates"
+LOG = "./returnn.log"
+PID_FILE = "returnn.pid"
+FORWARD_BATCH_SIZE = 5000
+
+
+@dataclass
+class TrainResult:
+    status: str  # "ok" or "failed"
+    reason: str | None
+    log: str
+    work_dir: str
+    final_epoch: int | None = None
+    seconds: float = 0.0
+    best_dev: dict | None = None  # cheap score: {"key", "epoch", "value"} from the learning-rate file
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def returnn_env(extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.update(extra_env or {})
+    return env
+
+
+def _returnn(config: Path, work_dir: Path, args: list[str], env: dict[str, str] | None, timeout: float,
+             stdout_name: str) -> int:
+    """Run RETURNN in `work_dir`; its pid is kept in PID_FILE while it runs (so an orphan can be found)."""
+    cmd = [sys.executable, "-m", "returnn", str(config), *args]
+    with open(work_dir / stdout_name, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=work_dir, env=returnn_env(env), stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        (work_dir / PID_FILE).write_text(str(proc.pid))
+        try:
+            return proc.wait(timeout=timeout)
+        except BaseException:  # timeout or Ctrl-C: do not leave RETURNN running
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            (work_dir / PID_FILE).unlink(missing_ok=True)
+
+
+def _last_error(log: Path) -> str:
+    lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()] if log.exists() else []
+    for line in reversed(lines):
+        if "Error" in line or "Exception" in line:
+            return line[:300]
+    return lines[-1][:300] if lines else "no output"
+
+
+def train(config: str | Path, work_dir: str | Path, seed: int, num_epochs: int | None = None,
+          env: dict[str, str] | None = None, timeout: float = 3600.0, cheap_key: str = "dev_error") -> TrainResult:
+    """Train `config` with `random_seed = seed` in `work_dir`; detect failure (exit code, NaN, no checkpoint)."""
+    config, work_dir = Path(config).resolve(), Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    args = ["++task", "train", "++random_seed", str(seed), "++model", MODEL, "++learning_rate_file", LR_FILE,
+            "++log", LOG, "++stop_on_nonfinite_train_score", "True"]
+    if num_epochs:
+        args += ["++num_epochs", str(num_epochs)]
+    start = time.monotonic()
+    log = work_dir / "returnn.stdout.txt"
+    result = TrainResult("failed", None, str(log), str(work_dir))
+    try:
+        returncode = _returnn(config, work_dir, args, env, timeout, log.name)
+    except subprocess.TimeoutExpired:
+        result.reason = f"training did not finish within {timeout:g} s"
+        return result
+    result.seconds = round(time.monotonic() - start, 2)
+    if returncode != 0:
+        result.reason = f"RETURNN exited with {returncode}: {_last_error(log)}"
+        return result
+    try:
+        epochs = read_lr_file(work_dir / LR_FILE)
+    except UserError as exc:
+        result.reason = exc.cause
+        return result
+    if not epochs:
+        result.reason = "no epoch was trained"
+        return result
+    final = max(epochs)
+    bad = [k for k, v in epochs[final].scores.items() if not math.isfinite(v)]
+    if bad:
+        result.reason = f"non-finite {bad[0]} in epoch {final}"
+        return result
+    if not (work_dir / f"{MODEL}.{final:03d}.index").exists():
+        result.reason = f"no checkpoint {MODEL}.{final:03d} after training"
+        return result
+    best = best_epoch(epochs, cheap_key)
+    result.best_dev = {"key": cheap_key, "epoch": best[0], "value": best[1]} if best else None
+    result.status, result.final_epoch = "ok", final
+    return result
+
+
+def ctc_greedy(posteriors: np.ndarray, blank: int) -> list[int]:
+    """Best label per frame, repeats merged, blanks removed."""
+    best = posteriors.argmax(axis=-1)
+    labels, previous = [], None
+    for label in best.tolist():
+        if label != previous and label != blank:
+            labels.append(label)
+        previous = label
+    return labels
+
+
+def read_forward_hdf(path: Path) -> dict[str, np.ndarray]:
+    """{seq_tag: (T, V) array} from RETURNN's forward HDF."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        inputs, lengths = f["inputs"][...], f["seqLengths"][...][:, 0]
+        tags = [t.decode() if isinstance(t, bytes) else str(t) for t in f["seqTags"][...]]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    return {tag: inputs[offsets[i]:offsets[i + 1]] for i, tag in enumerate(tags)}
+
+
+def recognize(config: str | Path, work_dir: str | Path, epoch: int, vocab: list[str], name: str = "test",
+              extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None, timeout: float = 1800.0) -> Path:
+    """Posteriors of the config's `eval` dataset (RETURNN's forward task) with the checkpoint of `epoch`,
+    decoded to `<name>.hyp.txt`; `extra_args` may choose the data (e.g. `++demo_eval_split dev`)."""
+    config, work_dir = Path(config).resolve(), Path(work_dir)
+    hdf = work_dir / f"{name}.posteriors.hdf"
+    hdf.unlink(missing_ok=True)
+    args = ["++task", "forward", "++model", MODEL, "++load_epoch", str(epoch), "++output_file", str(hdf),
+            "++log", f"./returnn.forward.{name}.log", "++learning_rate_file", LR_FILE,
+            "++forward_batch_size", str(FORWARD_BATCH_SIZE), *extra_args]
+    returncode = _returnn(config, work_dir, args, env, timeout, f"returnn.forward.{name}.stdout.txt")
+    if returncode != 0 or not hdf.exists():
+        raise RuntimeError(f"recognition failed ({_last_error(work_dir / f'returnn.forward.{name}.stdout.txt')})")
+    lines = []
+    for tag, post in sorted(read_forward_hdf(hdf).items()):
+        lines.append(" ".join([tag, *(vocab[i] for i in ctc_greedy(post, blank=post.shape[-1] - 1))]))
+    hyp = work_dir / f"{name}.hyp.txt"
+    write_atomic(hyp, "\n".join(lines) + "\n")
+    return hyp
+
+
+def score(hyp_file: str | Path, ref_file: str | Path, out_file: str | Path | None = None) -> ScoreResult:
+    result = score_files(hyp_file, ref_file)
+    if out_file is not None:
+        write_atomic(out_file, json.dumps(result.to_json(), indent=1) + "\n")
+    return result

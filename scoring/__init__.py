@@ -1,0 +1,1 @@
+"""Scoring: WER with per-segment error counts."""

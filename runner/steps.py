@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -69,8 +70,12 @@ def _returnn(config: Path, work_dir: Path, args: list[str], env: dict[str, str] 
             (work_dir / PID_FILE).unlink(missing_ok=True)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _last_error(log: Path) -> str:
-    lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()] if log.exists() else []
+    text = _ANSI.sub("", log.read_text(errors="replace")) if log.exists() else ""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     for line in reversed(lines):
         if "Error" in line or "Exception" in line:
             return line[:300]
@@ -103,15 +108,17 @@ def train(config: str | Path, work_dir: str | Path, seed: int, num_epochs: int |
     except UserError as exc:
         result.reason = exc.cause
         return result
-    if not epochs:
+    trained = [e for e, v in epochs.items() if v.scores]  # RETURNN also stores the next epoch's LR, unscored
+    if not trained:
         result.reason = "no epoch was trained"
         return result
-    final = max(epochs)
+    final = max(trained)
     bad = [k for k, v in epochs[final].scores.items() if not math.isfinite(v)]
     if bad:
         result.reason = f"non-finite {bad[0]} in epoch {final}"
         return result
-    if not (work_dir / f"{MODEL}.{final:03d}.index").exists():
+    # checkpoints of pretrain epochs are called <model>.pretrain.NNN (engine/base.py:epoch_model_filename)
+    if not any((work_dir / f"{MODEL}{kind}.{final:03d}.index").exists() for kind in ("", ".pretrain")):
         result.reason = f"no checkpoint {MODEL}.{final:03d} after training"
         return result
     best = best_epoch(epochs, cheap_key)

@@ -18,6 +18,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "diff": "bisect_cli.diff_cmd:diff",
     "hybrids": "bisect_cli.hybrids_cmd:hybrids",
     "run": "bisect_cli.run_cmd:run",
+    "submit": "bisect_cli.submit_cmd:submit",
 }
 DEFAULT_COMMAND = "diff"
 

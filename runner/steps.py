@@ -150,13 +150,16 @@ def read_forward_hdf(path: Path) -> dict[str, np.ndarray]:
 
 
 def recognize(config: str | Path, work_dir: str | Path, epoch: int, vocab: list[str], name: str = "test",
-              extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None, timeout: float = 1800.0) -> Path:
+              extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None, timeout: float = 1800.0,
+              model: str | Path = MODEL) -> Path:
     """Posteriors of the config's `eval` dataset (RETURNN's forward task) with the checkpoint of `epoch`,
-    decoded to `<name>.hyp.txt`; `extra_args` may choose the data (e.g. `++demo_eval_split dev`)."""
+    decoded to `<name>.hyp.txt`; `extra_args` may choose the data (e.g. `++demo_eval_split dev`).
+    `model` is the checkpoint prefix (relative to `work_dir`, where training left it, or absolute)."""
     config, work_dir = Path(config).resolve(), Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
     hdf = work_dir / f"{name}.posteriors.hdf"
     hdf.unlink(missing_ok=True)
-    args = ["++task", "forward", "++model", MODEL, "++load_epoch", str(epoch), "++output_file", str(hdf),
+    args = ["++task", "forward", "++model", str(model), "++load_epoch", str(epoch), "++output_file", str(hdf),
             "++log", f"./returnn.forward.{name}.log", "++learning_rate_file", LR_FILE,
             "++forward_batch_size", str(FORWARD_BATCH_SIZE), *extra_args]
     returncode = _returnn(config, work_dir, args, env, timeout, f"returnn.forward.{name}.stdout.txt")

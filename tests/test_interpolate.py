@@ -203,6 +203,27 @@ def _check_round_trip(pair, data, tmp_path_factory) -> None:
 
 
 @pytest.fixture(scope="module")
+def demo_pair():
+    return _pair(PROJECT_ROOT / "configs/orig/demo_ctc.config", PROJECT_ROOT / "configs/start/demo_ctc.config",
+                 LoadContext())
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_round_trip_demo_pair(demo_pair, data, tmp_path_factory):
+    _check_round_trip(demo_pair, data, tmp_path_factory)
+
+
+def test_switching_pretrain_with_attributes_of_layers_it_removes(demo_pair, tmp_path):
+    """Regression: orig's pretrain removes lstm1 in epoch 1 while l2 sets lstm1's L2 in every epoch."""
+    orig, start, diff, context = demo_pair
+    for direction in ("knock-in", "knock-out"):
+        request = HybridRequest(frozenset({"pretrain", "l2", "dropout"}), direction)
+        result = make_hybrid(orig, start, diff, request, tmp_path, context, RULES)
+        assert result.status == "ok", result.reason
+
+
+@pytest.fixture(scope="module")
 def i6_pair():
     base = RETURNN_CONFIGS / "i6-orig-variants"
     context = LoadContext(context_files=(str(Path(__file__).parent / "data" / "i6_context.config"),))

@@ -1,0 +1,192 @@
+"""`config-bisect submit ORIG START -o SETUP_DIR --engine ...`: a Sisyphus setup that trains and scores the
+hybrids on a cluster (or the local engine), then the manager run (or, with --dry-run, what it would run)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pprint
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from bisect_cli.diff_cmd import context_options, make_context
+from bisect_cli.options import debug_option
+from bisect_cli.run_cmd import DEMO_ENV, demo_recognition, file_recognition
+from common.atomic import write_atomic
+from common.errors import UserError
+from demo.task import ensure_demo_data
+from interpolate.hybrids import one_at_a_time
+from interpolate.plan import DIRECTIONS
+from knobs import compare
+from knobs.pairing import pair_paths
+
+INSTALL_HINT = ("RWTH Sisyphus is not installed (it is not the PyPI package `sisyphus`): install it from its "
+                "repository, e.g. `pip install git+https://github.com/rwth-i6/sisyphus`")
+ENGINES = {
+    "local": ("from sisyphus.localengine import LocalEngine",
+              'EngineSelector(engines={{"short": LocalEngine(cpus=1), "long": LocalEngine(cpus={cpus})}}, '
+              'default_engine="long")'),
+    "sge": ("from sisyphus.son_of_grid_engine import SonOfGridEngine",
+            'EngineSelector(engines={{"short": LocalEngine(cpus=1), "long": SonOfGridEngine(default_rqmt={rqmt})}}, '
+            'default_engine="long")'),
+    "slurm": ("from sisyphus.simple_linux_utility_for_resource_management_engine import "
+              "SimpleLinuxUtilityForResourceManagementEngine",
+              'EngineSelector(engines={{"short": LocalEngine(cpus=1), '
+              '"long": SimpleLinuxUtilityForResourceManagementEngine(default_rqmt={rqmt})}}, default_engine="long")'),
+    "lsf": ("from sisyphus.load_sharing_facility_engine import LoadSharingFacilityEngine",
+            'EngineSelector(engines={{"short": LocalEngine(cpus=1), "long": LoadSharingFacilityEngine(default_rqmt='
+            '{rqmt})}}, default_engine="long")'),
+}
+
+
+def sisyphus_available() -> bool:
+    if importlib.util.find_spec("sisyphus") is None:
+        return False
+    import sisyphus
+
+    return hasattr(sisyphus, "Job")  # PyPI's unrelated `sisyphus` has no Job
+
+
+def settings_text(engine: str, rqmt: dict, cpus: int) -> str:
+    import_line, engine_expr = ENGINES[engine]
+    return f'''"""Sisyphus settings written by `config-bisect submit` (engine: {engine})."""
+from sisyphus.engine import EngineSelector
+from sisyphus.localengine import LocalEngine
+{import_line}
+
+
+def engine():
+    return {engine_expr.format(cpus=cpus, rqmt=rqmt)}
+
+
+# quick turn-around for short jobs (defaults make a trivial local run take ~30 s)
+WAIT_PERIOD_JOB_FS_SYNC = 1
+WAIT_PERIOD_BETWEEN_CHECKS = 1
+WAIT_PERIOD_CACHE = 1
+WAIT_PERIOD_JOB_CLEANUP = 1
+WAIT_PERIOD_MTIME_OF_INPUTS = 1
+JOB_AUTO_CLEANUP = False
+# tasks start RETURNN with this Python; keep the environment (PATH, the venv) they were started with
+CLEANUP_ENVIRONMENT = False
+'''
+
+
+def config_text(orig: Path, start: Path, plan: dict, pair: str) -> str:
+    return f'''"""Sisyphus config written by `config-bisect submit`: the bisection of {orig.name}.
+
+Import `bisect_{pair}` from an existing setup, or run `sis m config/bisect.py` here.
+"""
+from jobs.graph import Plan, build_bisection
+
+ORIG = {str(orig)!r}
+START = {str(start)!r}
+PLAN = Plan(**{pprint.pformat(plan, width=110, compact=True)})
+PLAN.requests = [(tuple(knobs), direction) for knobs, direction in PLAN.requests]
+PLAN.settings = tuple(tuple(kv) for kv in PLAN.settings)
+
+
+def bisect_{pair}():
+    return build_bisection(ORIG, START, PLAN, pair={pair!r})
+
+
+def py():
+    bisect_{pair}()
+'''
+
+
+def parse_rqmt(items: tuple[str, ...]) -> dict:
+    rqmt = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in ("cpu", "mem", "gpu", "time"):
+            raise UserError(f"--rqmt expects cpu=N, mem=GB, gpu=N or time=HOURS, got {item!r}")
+        try:
+            rqmt[key] = float(value) if key == "time" else int(value)
+        except ValueError:
+            raise UserError(f"--rqmt {key} needs a number, got {value!r}") from None
+    return rqmt
+
+
+@click.command()
+@click.argument("orig")
+@click.argument("start")
+@click.option("-o", "--output", "setup_dir", required=True, type=click.Path(file_okay=False),
+              help="The Sisyphus setup folder to write (settings.py, config/bisect.py, work/).")
+@click.option("--engine", type=click.Choice(sorted(ENGINES)), default="local", show_default=True)
+@click.option("--knobs", "knob_list", help="Comma-separated knobs to switch together (default: each knob alone).")
+@click.option("--direction", type=click.Choice([*DIRECTIONS, "both"]), default="both", show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--baseline-seeds", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--rqmt", "rqmt_items", multiple=True, metavar="KEY=VALUE",
+              help="Per-task requirements for training and scoring: cpu=, mem= (GB), gpu=, time= (hours).")
+@click.option("--vocab", "vocab_file", type=click.Path(), help="Output labels (JSON list or {label: index}).")
+@click.option("--refs", type=click.Path(), help="Reference transcripts of the test split.")
+@click.option("--dry-run", is_flag=True, help="Write the setup, print the jobs and the command; start nothing.")
+@context_options
+@debug_option
+def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | None, direction: str, seeds: int,
+           baseline_seeds: int, rqmt_items: tuple[str, ...], vocab_file: str | None, refs: str | None, dry_run: bool,
+           settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float, epochs: int | None) -> None:
+    """Write a Sisyphus setup that bisects ORIG vs START, and start its manager."""
+    if not dry_run and not sisyphus_available():
+        raise UserError(INSTALL_HINT)
+    pairs = pair_paths(orig, start)
+    if len(pairs) != 1:
+        raise UserError(f"submit needs one config pair; the folders hold {len(pairs)}: name the files")
+    (orig_path, start_path), = pairs
+    orig_path, start_path = orig_path.resolve(), start_path.resolve()
+    rqmt = parse_rqmt(rqmt_items)
+    data_env: dict[str, str] = {}
+    recognition = None
+    if DEMO_ENV in orig_path.read_text() + start_path.read_text():
+        data_dir = ensure_demo_data()
+        data_env[DEMO_ENV] = str(data_dir)
+        os.environ.update(data_env)
+        recognition = demo_recognition(data_dir)
+    if vocab_file or refs:
+        if not (vocab_file and refs):
+            raise UserError("--vocab and --refs go together")
+        recognition = file_recognition(vocab_file, str(Path(refs).resolve()))
+    context = make_context(settings, context_files, timeout, None)
+    directions = list(DIRECTIONS) if direction == "both" else [direction]
+    if knob_list:
+        knobs = sorted(k.strip() for k in knob_list.split(",") if k.strip())
+        requests = [(knobs, d) for d in directions]
+    else:
+        diff = compare(str(orig_path), str(start_path), context)
+        requests = [(sorted(r.knobs), r.direction) for r in one_at_a_time(diff, directions)]
+    plan = {"requests": requests, "seeds": seeds, "baseline_seeds": baseline_seeds, "epochs": epochs,
+            "vocab": list(recognition.vocab) if recognition else [],
+            "refs": recognition.ref_file if recognition else None,
+            "data_env": data_env, "rqmt": rqmt, "context_files": [str(Path(f).resolve()) for f in context_files],
+            "settings": [list(kv) for kv in context.settings]}
+    setup = Path(setup_dir).resolve()
+    pair = "".join(c if c.isalnum() else "_" for c in orig_path.stem)
+    write_atomic(setup / "settings.py", settings_text(engine, {**{"cpu": 1, "mem": 4, "time": 1}, **rqmt},
+                                                      cpus=os.cpu_count() or 2))
+    write_atomic(setup / "config" / "bisect.py", config_text(orig_path, start_path, plan, pair))
+    (setup / "work").mkdir(exist_ok=True)
+    sis = Path(sys.executable).with_name("sis")
+    command = f"cd {setup} && {sis} m -r config/bisect.py"
+    trainings = (2 * baseline_seeds + len(requests) * seeds)
+    click.echo(f"setup: {setup} (engine {engine}); {len(requests)} hybrids, {trainings} trainings"
+               f"{', each scored' if recognition else ''}")
+    for knobs, d in requests:
+        click.echo(f"  bisect/{pair}/{d}.{'+'.join(knobs)}: write hybrid, train {seeds} seed(s)")
+    if dry_run:
+        click.echo(f"dry run: nothing started; run: {command}")
+        return
+    proc = subprocess.run([str(sis), "m", "-r", "config/bisect.py"], cwd=setup, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True)
+    results = setup / "output" / "bisect" / pair / "results.json"
+    if not results.exists():  # the manager exits 0 even when jobs failed
+        errors = sorted(str(p) for p in (setup / "work").rglob("error.*"))
+        detail = f"failed jobs: {', '.join(errors[:3])}" if errors else f"manager said: {proc.stdout[-300:]}"
+        raise UserError(f"the bisection did not finish ({detail})", setup)
+    for line in json.loads(results.read_text())["verdict"]:
+        click.echo(line)
+    click.echo(f"results: {results}")

@@ -1,0 +1,162 @@
+"""Sisyphus jobs of a bisection: write a hybrid, train it, recognize and score it, gather the results.
+
+In the style of i6_core: small jobs, explicit outputs, hashed inputs, `tasks()` yielding named tasks with
+`rqmt`. Task bodies call the same step functions as the local runner (`interpolate.hybrids`,
+`runner.steps`, `runner.summary`). Hashes depend on what changes results (config content, knobs, seed,
+epochs, scorer settings), not on paths or rqmt: inputs are `tk.Path`s whose hash is their file's content
+hash (see `jobs.graph.content_path`), and data locations and requirements are left out of the hash.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sisyphus import Job, Task, tk
+
+from common.atomic import write_atomic
+
+DEFAULT_RQMT = {"cpu": 1, "mem": 4, "gpu": 0, "time": 1}
+_NOT_HASHED = ("data_env", "rqmt")
+
+
+class _BisectJob(Job):
+    """Leaves data locations and requirements out of the hash (they do not change results)."""
+
+    @classmethod
+    def hash(cls, parsed_args: dict[str, Any]) -> str:
+        return super().hash({k: v for k, v in parsed_args.items() if k not in _NOT_HASHED})
+
+
+class WriteHybridJob(_BisectJob):
+    """Write (and prove by round trip) one hybrid config of a pair."""
+
+    def __init__(self, orig: tk.Path, start: tk.Path, knobs: tuple[str, ...], direction: str, suffix: str = ".config",
+                 merge_leaks: bool = True, context_files: tuple[tk.Path, ...] = (),
+                 settings: tuple[tuple[str, Any], ...] = (), data_env: dict[str, str] | None = None):
+        self.orig, self.start, self.knobs, self.direction = orig, start, tuple(sorted(knobs)), direction
+        self.merge_leaks, self.context_files, self.settings = merge_leaks, context_files, settings
+        self.data_env = data_env or {}
+        self.out_config = self.output_path(f"hybrid{suffix}")
+        self.out_info = self.output_path("hybrid.json")
+
+    def tasks(self):
+        yield Task("run", mini_task=True)
+
+    def run(self) -> None:
+        import os
+
+        from interpolate.hybrids import make_hybrid
+        from interpolate.plan import HybridRequest
+        from knobs import LoadContext, diff_configs, load_pair, load_rules
+
+        os.environ.update(self.data_env)
+        context = LoadContext(context_files=tuple(p.get_path() for p in self.context_files), settings=self.settings)
+        rules = load_rules()
+        orig, start = load_pair(self.orig.get_path(), self.start.get_path(), context)
+        diff = diff_configs(orig, start, rules)
+        with tempfile.TemporaryDirectory() as tmp:
+            result = make_hybrid(orig, start, diff, HybridRequest(frozenset(self.knobs), self.direction), Path(tmp),
+                                 context, rules, self.merge_leaks)
+            if result.status != "ok":
+                raise RuntimeError(f"hybrid {result.id} {result.status}: {result.reason}")
+            shutil.copyfile(result.path, self.out_config.get_path())
+        write_atomic(self.out_info.get_path(), json.dumps(result.__dict__, indent=1) + "\n")
+
+
+class TrainJob(_BisectJob):
+    """Train a config with RETURNN and a seed (outputs: the RETURNN folder with checkpoints, LR file, log)."""
+
+    def __init__(self, config: tk.Path, seed: int, num_epochs: int | None = None,
+                 data_env: dict[str, str] | None = None, rqmt: dict[str, Any] | None = None):
+        self.config, self.seed, self.num_epochs = config, seed, num_epochs
+        self.data_env = data_env or {}
+        self.rqmt = {**DEFAULT_RQMT, **(rqmt or {})}
+        self.out_train_dir = self.output_path("train", directory=True)
+        self.out_learning_rates = self.output_path("train/learning_rates")
+        self.out_result = self.output_path("train.json")
+
+    def tasks(self):
+        yield Task("run", rqmt=self.rqmt)
+
+    def run(self) -> None:
+        from runner import steps
+
+        result = steps.train(self.config.get_path(), self.out_train_dir.get_path(), self.seed, self.num_epochs,
+                             env=self.data_env)
+        write_atomic(self.out_result.get_path(), json.dumps(result.to_json(), indent=1) + "\n")
+        if result.status != "ok":
+            raise RuntimeError(f"training failed: {result.reason} (log: {result.log})")
+
+
+class RecognizeScoreJob(_BisectJob):
+    """Recognize the test split with the final checkpoint of a training and score it per segment."""
+
+    def __init__(self, config: tk.Path, train_dir: tk.Path, train_result: tk.Path, vocab: tuple[str, ...],
+                 refs: tk.Path, extra_args: tuple[str, ...] = (), data_env: dict[str, str] | None = None,
+                 rqmt: dict[str, Any] | None = None):
+        self.config, self.train_dir, self.train_result = config, train_dir, train_result
+        self.vocab, self.refs, self.extra_args = tuple(vocab), refs, tuple(extra_args)
+        self.data_env = data_env or {}
+        self.rqmt = {**DEFAULT_RQMT, **(rqmt or {})}
+        self.out_hyp = self.output_path("test.hyp.txt")
+        self.out_score = self.output_path("score.json")
+
+    def tasks(self):
+        yield Task("run", rqmt=self.rqmt)
+
+    def run(self) -> None:
+        from runner import steps
+
+        trained = json.loads(Path(self.train_result.get_path()).read_text())
+        work = Path(self.out_hyp.get_path()).parent.parent / "work"
+        model = Path(self.train_dir.get_path()) / steps.MODEL
+        hyp = steps.recognize(self.config.get_path(), work, trained["final_epoch"], list(self.vocab),
+                              extra_args=self.extra_args, env=self.data_env, model=model)
+        shutil.copyfile(hyp, self.out_hyp.get_path())
+        scored = steps.score(hyp, self.refs.get_path())
+        payload = {**scored.to_json(), "seed_result": trained}
+        write_atomic(self.out_score.get_path(), json.dumps(payload, indent=1) + "\n")
+
+
+class GatherResultsJob(_BisectJob):
+    """Gather every score into results.json (WER per hybrid over seeds, verdict), like `config-bisect run`."""
+
+    def __init__(self, entries: list[dict[str, Any]]):
+        """:param entries: [{"label", "info" (WriteHybridJob.out_info or None), "scores": [{"seed", "score"}]}]"""
+        self.entries = entries
+        self.out_results = self.output_path("results.json")
+        self.out_report = self.output_path("report.txt")
+
+    def tasks(self):
+        yield Task("run", mini_task=True)
+
+    def run(self) -> None:
+        from runner.local import JobResult
+        from runner.summary import summarize, to_json, verdict
+
+        labels: dict[str, tuple[list[str], str | None]] = {}
+        results = []
+        for entry in self.entries:
+            label, knobs, direction = entry["label"], [], None
+            if entry.get("info") is not None:
+                info = json.loads(Path(entry["info"].get_path()).read_text())
+                label, knobs, direction = info["id"], info["knobs"], info["direction"]
+            labels[label] = (knobs, direction)
+            for run in entry["scores"]:
+                score = json.loads(Path(run["score"].get_path()).read_text())
+                if "wer" not in score:  # no references: the cheap score of the training (best dev error, %)
+                    score = {"wer": 100 * score["best_dev"]["value"], "segments": [], "seed_result": score}
+                results.append(JobResult(label, score["seed_result"]["work_dir"], run["seed"], "", "ok",
+                                         wer=score["wer"], segments=score["segments"]))
+        summaries = summarize(results, labels)
+        lines = verdict(summaries)
+        payload = {"hybrids": to_json(summaries), "verdict": lines,
+                   "runs": [{"label": r.label, "seed": r.seed, "wer": r.wer} for r in results]}
+        write_atomic(self.out_results.get_path(), json.dumps(payload, indent=1) + "\n")
+        table = [f"{s.label}: {s.wer_mean:.2f} ± {s.wer_std:.2f} % WER over {s.runs} seeds" for s in summaries
+                 if s.wer_mean is not None]
+        write_atomic(self.out_report.get_path(), "\n".join(table + [""] + lines) + "\n")

@@ -54,12 +54,14 @@ def sisyphus_available() -> bool:
 def settings_text(engine: str, rqmt: dict, cpus: int) -> str:
     import_line, engine_expr = ENGINES[engine]
     return f'''"""Sisyphus settings written by `config-bisect submit` (engine: {engine})."""
-from sisyphus.engine import EngineSelector
-from sisyphus.localengine import LocalEngine
-{import_line}
 
 
 def engine():
+    # imported here: settings.py is read while sisyphus itself is being imported
+    from sisyphus.engine import EngineSelector
+    from sisyphus.localengine import LocalEngine
+    {import_line}
+
     return {engine_expr.format(cpus=cpus, rqmt=rqmt)}
 
 
@@ -185,7 +187,8 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     results = setup / "output" / "bisect" / pair / "results.json"
     if not results.exists():  # the manager exits 0 even when jobs failed
         errors = sorted(str(p) for p in (setup / "work").rglob("error.*"))
-        detail = f"failed jobs: {', '.join(errors[:3])}" if errors else f"manager said: {proc.stdout[-300:]}"
+        said = (proc.stdout + proc.stderr).strip().splitlines()
+        detail = f"failed jobs: {', '.join(errors[:3])}" if errors else f"manager said: {said[-1] if said else ''}"
         raise UserError(f"the bisection did not finish ({detail})", setup)
     for line in json.loads(results.read_text())["verdict"]:
         click.echo(line)

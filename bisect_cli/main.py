@@ -19,6 +19,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "hybrids": "bisect_cli.hybrids_cmd:hybrids",
     "run": "bisect_cli.run_cmd:run",
     "submit": "bisect_cli.submit_cmd:submit",
+    "env": "bisect_cli.env_cmd:env",
+    "curves": "bisect_cli.curves_cmd:curves",
 }
 DEFAULT_COMMAND = "diff"
 

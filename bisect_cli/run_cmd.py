@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from artefacts.curves import Curve, compare_curves, read_curve, replicate_band
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.options import debug_option
 from common.atomic import write_atomic
@@ -21,6 +22,7 @@ from demo.task import ensure_demo_data
 from interpolate.hybrids import make_hybrids, write_manifest
 from interpolate.plan import DIRECTIONS, HybridRequest
 from knobs.pairing import pair_paths
+from runner import steps
 from runner.local import Job, JobResult, Recognition, run_jobs
 from runner.summary import summarize, to_json, verdict
 
@@ -105,11 +107,31 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
             console.print(f"hybrid {h.id} not trained: {h.status}: {h.reason}", markup=False)
     results = _run_with_progress(jobs, work, recognition, env, parallel, console)
     summaries = summarize(results, labels)
+    parting = parting_epochs(results, work)
     lines = verdict(summaries)
     payload = {"orig": str(orig_path), "start": str(start_path), "jobs": [r.__dict__ for r in results],
-               "hybrids": to_json(summaries), "verdict": lines, "scorer": "test WER" if recognition else "dev error"}
+               "hybrids": to_json(summaries), "verdict": lines, "scorer": "test WER" if recognition else "dev error",
+               "dev_curves_part_from_start": parting}
     write_atomic(work / "results.json", json.dumps(payload, indent=1) + "\n")
-    _print_summary(console, summaries, results, lines, time.monotonic() - started, work)
+    _print_summary(console, summaries, results, lines, time.monotonic() - started, work, parting)
+
+
+def parting_epochs(results: list[JobResult], work: Path, key: str = "dev_error") -> dict[str, int | None]:
+    """Per label: the epoch from which its seed-1 dev curve stays apart from start's, so that a user can stop
+    hopeless trainings early. The noise band comes from the start replicates (see `replicate_band`)."""
+    def curve(result: JobResult) -> Curve | None:
+        try:
+            return read_curve(work / "jobs" / result.key / steps.LR_FILE, key) if result.status == "ok" else None
+        except UserError:
+            return None
+
+    first = {r.label: r for r in results if r.seed == 1}
+    replicates = [c for r in results if r.label == "start" and (c := curve(r))]
+    if "start" not in first or not replicates:
+        return {}
+    reference, band = curve(first["start"]), replicate_band(replicates)
+    return {label: (compare_curves(reference, c, band).parted_from if reference and (c := curve(r)) else None)
+            for label, r in first.items() if label != "start"}
 
 
 def _run_with_progress(jobs: list[Job], work: Path, recognition, env, parallel: int, console: Console
@@ -144,15 +166,17 @@ def _fmt(value: float | None, signed: bool = False) -> str:
 
 
 def _print_summary(console: Console, summaries, results: list[JobResult], lines: list[str], seconds: float,
-                   work: Path) -> None:
+                   work: Path, parting: dict[str, int | None]) -> None:
     table = Table(title="WER per hybrid (mean ± std over seeds)")
-    for column in ("hybrid", "runs", "WER %", "vs start", "vs orig", "gap share"):
+    for column in ("hybrid", "runs", "WER %", "vs start", "vs orig", "gap share", "dev curve parts from start"):
         table.add_column(column)
     for s in summaries:
         wer = "-" if s.wer_mean is None else f"{s.wer_mean:.2f} ± {s.wer_std:.2f}"
         share = "-" if s.gap_share is None else f"{100 * s.gap_share:.0f}%"
         runs = f"{s.runs - s.failed}/{s.runs}"
-        table.add_row(s.label, runs, wer, _fmt(s.vs_start, True), _fmt(s.vs_orig, True), share)
+        parted = parting.get(s.label)
+        table.add_row(s.label, runs, wer, _fmt(s.vs_start, True), _fmt(s.vs_orig, True), share,
+                      "-" if parted is None else f"epoch {parted}")
     console.print(table)
     for result in results:
         if result.status != "ok":

@@ -35,14 +35,15 @@ class Curve:
 
 
 def read_train_info(path: str | Path, key: str = "dev_score") -> dict[int, float]:
-    """`epoch   N dev_score: X` lines (RETURNN experiment score summaries)."""
+    """`epoch   N dev_score: X` lines (RETURNN experiment score summaries); other lines are skipped, but a
+    line starting with `epoch` must have that form."""
     try:
         lines = Path(path).read_text().splitlines()
     except OSError as exc:
         raise UserError(f"cannot read: {exc.strerror}", path) from None
     values: dict[int, float] = {}
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        if not line.strip().startswith("epoch"):  # summary lines (num params, epoch times) are not scores
             continue
         match = _INFO_LINE.match(line.strip())
         if not match:

@@ -77,12 +77,12 @@ CLEANUP_ENVIRONMENT = False
 '''
 
 
-def config_text(orig: Path, start: Path, plan: dict, pair: str) -> str:
+def config_text(orig: Path, start: Path, plan: dict, pair: str, confirm_seeds: int = 0) -> str:
     return f'''"""Sisyphus config written by `config-bisect submit`: the bisection of {orig.name}.
 
 Import `bisect_{pair}` from an existing setup, or run `sis m config/bisect.py` here.
 """
-from jobs.graph import Plan, build_bisection
+from jobs.graph import Plan, build_bisection, confirm_culprits
 
 ORIG = {str(orig)!r}
 START = {str(start)!r}
@@ -95,8 +95,13 @@ def bisect_{pair}():
     return build_bisection(ORIG, START, PLAN, pair={pair!r})
 
 
-def py():
-    bisect_{pair}()
+async def confirm_{pair}():
+    """Stage 2 after stage 1's result: more seeds only for the hybrids that moved the gap."""
+    return await confirm_culprits(ORIG, START, PLAN, pair={pair!r}, extra_seeds={confirm_seeds})
+
+
+{"async def py():" if confirm_seeds else "def py():"}
+    {"await confirm_" if confirm_seeds else "bisect_"}{pair}()
 '''
 
 
@@ -127,11 +132,14 @@ def parse_rqmt(items: tuple[str, ...]) -> dict:
               help="Per-task requirements for training and scoring: cpu=, mem= (GB), gpu=, time= (hours).")
 @click.option("--vocab", "vocab_file", type=click.Path(), help="Output labels (JSON list or {label: index}).")
 @click.option("--refs", type=click.Path(), help="Reference transcripts of the test split.")
+@click.option("--confirm-seeds", type=click.IntRange(min=0), default=0, show_default=True,
+              help="An asynchronous second stage: this many more seeds for the hybrids that moved half the gap.")
 @click.option("--dry-run", is_flag=True, help="Write the setup, print the jobs and the command; start nothing.")
 @context_options
 @debug_option
 def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | None, direction: str, seeds: int,
-           baseline_seeds: int, rqmt_items: tuple[str, ...], vocab_file: str | None, refs: str | None, dry_run: bool,
+           baseline_seeds: int, rqmt_items: tuple[str, ...], vocab_file: str | None, refs: str | None,
+           confirm_seeds: int, dry_run: bool,
            settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float, epochs: int | None) -> None:
     """Write a Sisyphus setup that bisects ORIG vs START, and start its manager."""
     if not dry_run and not sisyphus_available():
@@ -170,7 +178,7 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     pair = "".join(c if c.isalnum() else "_" for c in orig_path.stem)
     write_atomic(setup / "settings.py", settings_text(engine, {**{"cpu": 1, "mem": 4, "time": 1}, **rqmt},
                                                       cpus=os.cpu_count() or 2))
-    write_atomic(setup / "config" / "bisect.py", config_text(orig_path, start_path, plan, pair))
+    write_atomic(setup / "config" / "bisect.py", config_text(orig_path, start_path, plan, pair, confirm_seeds))
     (setup / "work").mkdir(exist_ok=True)
     sis = Path(sys.executable).with_name("sis")
     command = f"cd {setup} && {sis} m -r config/bisect.py"
@@ -190,6 +198,9 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
         said = (proc.stdout + proc.stderr).strip().splitlines()
         detail = f"failed jobs: {', '.join(errors[:3])}" if errors else f"manager said: {said[-1] if said else ''}"
         raise UserError(f"the bisection did not finish ({detail})", setup)
-    for line in json.loads(results.read_text())["verdict"]:
+    final = setup / "output" / "bisect" / f"{pair}_confirm" / "results.json" if confirm_seeds else results
+    if not final.exists():
+        raise UserError("the confirmation stage did not finish", setup)
+    for line in json.loads(final.read_text())["verdict"]:
         click.echo(line)
-    click.echo(f"results: {results}")
+    click.echo(f"results: {final}")

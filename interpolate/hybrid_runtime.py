@@ -12,9 +12,12 @@ DELETE = "<config-bisect: delete>"
 
 
 def set_path(net, path, value):
-    """Set (or delete) `net[path[0]][path[1]]...`; the parents exist in the base network."""
+    """Set (or delete) `net[path[0]][path[1]]...`; nothing to do when another switched value removed the
+    parent in this epoch (e.g. a layer that the donor's pretraining has not grown yet)."""
     node = net
     for key in path[:-1]:
+        if not isinstance(node, dict) or key not in node:
+            return
         node = node[key]
     if value == DELETE:
         node.pop(path[-1], None)

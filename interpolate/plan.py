@@ -298,7 +298,7 @@ def composite_network(base: LoadedConfig, epoch: int, overrides: list[tuple[list
     """The hybrid's (encoded) network of `epoch`: the base's, with the switched paths set to the donor's."""
     net = copy.deepcopy(_net(base, epoch))
     for epochs, parts, value in overrides:
-        if epochs is None or epoch in epochs:
+        if (epochs is None or epoch in epochs) and _has_parent(net, parts):  # as hybrid_runtime.set_path
             node = net
             for key in parts[:-1]:
                 node = node[key]

@@ -7,8 +7,9 @@ Aliases are readable: `bisect/<pair>/<hybrid>/seed<k>/{train,score}`.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,17 @@ def build_bisection(orig: str, start: str, plan: Plan, pair: str | None = None) 
     tk.register_output(f"bisect/{pair}/results.json", gather.out_results)
     tk.register_output(f"bisect/{pair}/report.txt", gather.out_report)
     return gather
+
+
+async def confirm_culprits(orig: str, start: str, plan: Plan, pair: str | None = None, extra_seeds: int = 2,
+                           min_share: float = 0.5) -> GatherResultsJob:
+    """Asynchronous workflow: run `plan`, wait for its gathered result, then spend `extra_seeds` more seeds
+    only on the hybrids that moved at least `min_share` of the gap (the decision still uncertain with one
+    seed). Trainings already done are the same jobs (same config, same seed), so only new seeds run."""
+    first = build_bisection(orig, start, plan, pair)
+    await tk.async_run(first.out_results)
+    results = json.loads(Path(first.out_results.get_path()).read_text())
+    movers = [(tuple(h["knobs"]), h["direction"]) for h in results["hybrids"]
+              if h["direction"] is not None and h["gap_share"] is not None and h["gap_share"] >= min_share]
+    confirm = replace(plan, requests=movers, seeds=plan.seeds + extra_seeds)
+    return build_bisection(orig, start, confirm, f"{_alias(pair or Path(orig).stem)}_confirm")

@@ -74,3 +74,21 @@ def test_manager_runs_the_plan_like_the_local_runner(tmp_path, monkeypatch):
     assert second.returncode == 0
     assert {p: p.stat().st_mtime for p in (setup / "work").rglob("finished")} == jobs_before
     assert not list((setup / "work").rglob("error.*"))
+
+
+@NEEDS_SISYPHUS
+def test_async_confirmation_stage_reuses_finished_trainings(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
+    setup = tmp_path / "setup"
+    args = [str(ORIG), str(START), "--knobs", "batching", "--direction", "knock-in", "--epochs", "4",
+            "--baseline-seeds", "1", "-o", str(setup)]
+    result = CliRunner().invoke(cli, ["submit", *args, "--confirm-seeds", "1"])
+    assert result.exit_code == 0, result.output
+    first = json.loads((setup / "output/bisect/demo_ctc/results.json").read_text())
+    confirm = json.loads((setup / "output/bisect/demo_ctc_confirm/results.json").read_text())
+    movers = {h["label"] for h in first["hybrids"] if h["direction"] and (h["gap_share"] or 0) >= 0.5}
+    confirmed = {h["label"]: h["runs"] for h in confirm["hybrids"] if h["direction"]}
+    assert confirmed == {label: 2 for label in movers}  # one more seed, only where the gap moved
+    # seed 1 of every training is one Sisyphus job shared by both stages: trained once
+    trainings = list((setup / "work").rglob("TrainJob.*"))
+    assert len(trainings) == 2 + len(movers) * 2 + (len(first["hybrids"]) - 2 - len(movers))

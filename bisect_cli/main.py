@@ -21,6 +21,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "submit": "bisect_cli.submit_cmd:submit",
     "env": "bisect_cli.env_cmd:env",
     "curves": "bisect_cli.curves_cmd:curves",
+    "simulate": "bisect_cli.simulate_cmd:simulate",
 }
 DEFAULT_COMMAND = "diff"
 

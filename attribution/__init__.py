@@ -1,0 +1,1 @@
+"""Attribution: which knobs explain a WER gap (strategies, statistics, a simulator to compare them)."""

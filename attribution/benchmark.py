@@ -1,0 +1,37 @@
+"""Run strategies on a scenario many times: success rate, trainings (mean, 95th percentile), GPU-hours."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from attribution.scenario import Scenario
+from attribution.simulator import Simulator
+from attribution.strategies import STRATEGIES
+
+
+@dataclass
+class StrategyScore:
+    strategy: str
+    trials: int
+    success_rate: float
+    mean_runs: float
+    p95_runs: float
+    mean_cost: float
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def score_strategy(scenario: Scenario, name: str, trials: int, seed: int) -> StrategyScore:
+    """Success: the found set equals the culprit set (the empty set when the gap is noise)."""
+    truth = scenario.culprits()
+    successes, runs = 0, []
+    for trial in range(trials):
+        simulator = Simulator(scenario, np.random.default_rng([seed, trial]))
+        finding = STRATEGIES[name](list(scenario.knobs), simulator)
+        successes += finding.culprits == truth
+        runs.append(simulator.runs)
+    return StrategyScore(name, trials, successes / trials, float(np.mean(runs)), float(np.percentile(runs, 95)),
+                         float(np.mean(runs)) * scenario.cost_per_run)

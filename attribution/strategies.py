@@ -20,6 +20,7 @@ from attribution.statistics import pooled_std
 
 Evaluate = Callable[[frozenset[str], int], list]
 STOP_Z = 2.0  # sequential sampling stops once an estimate is this many standard errors from its boundary
+MAX_WRONG_TURNS = 2  # adaptive: bisections that may end on a knob without effect before it gives up
 
 
 @dataclass
@@ -178,7 +179,7 @@ def screening(knobs: list[str], evaluate: Evaluate, seeds: int = 1, baseline_see
     return Finding("screening", frozenset(culprits), ev.runs, effects, notes)
 
 
-def adaptive(knobs: list[str], evaluate: Evaluate, baseline_seeds: int = 3, max_seeds: int = 4) -> Finding:
+def adaptive(knobs: list[str], evaluate: Evaluate, baseline_seeds: int = 2, max_seeds: int = 4) -> Finding:
     """Sequential binary search with seeds only where a decision is still uncertain.
 
     While the remaining gap (start with the culprits found so far switched to orig, against orig) is
@@ -189,8 +190,14 @@ def adaptive(knobs: list[str], evaluate: Evaluate, baseline_seeds: int = 3, max_
     an interaction: its partner is searched the same way, from orig with that knob switched to start."""
     ev = Evaluator(knobs, evaluate)
     gap, se = ev.gap(baseline_seeds)
-    if (noise := _noise("adaptive", ev, gap, se)) is not None:
-        return noise
+    looks = 1
+    for n in range(baseline_seeds + 1, max_seeds + 1):  # more baseline seeds only while the gap is unclear
+        if abs(gap) > ev.critical(looks) * se:
+            break
+        gap, se = ev.gap(n)
+        looks += 1
+    if abs(gap) <= ev.critical(looks) * se:  # Bonferroni over the looks keeps the false alarms at 5 %
+        return Finding("adaptive", frozenset(), ev.runs, notes=[f"gap {gap:.2f} within the noise ({se:.2f})"])
     threshold = CULPRIT_SHARE * abs(gap)
     sign = 1.0 if gap > 0 else -1.0
 
@@ -217,13 +224,19 @@ def adaptive(knobs: list[str], evaluate: Evaluate, baseline_seeds: int = 3, max_
     found: dict[str, float] = {}
     notes: list[str] = []
     base, remaining = ev.start, abs(gap)
+    cleared: set[str] = set()  # leaves a wrong turn of the bisection ended on
     while remaining >= threshold and len(found) < len(knobs):
         ref = base
-        culprit = bisect([k for k in knobs if k not in found],
-                         lambda g, boundary, ref=ref: measure(ref - g, ref, boundary), remaining)
+        candidates = [k for k in knobs if k not in found and k not in cleared]
+        if not candidates:
+            break
+        culprit = bisect(candidates, lambda g, boundary, ref=ref: measure(ref - g, ref, boundary), remaining)
         e_in = measure(base - {culprit}, base, threshold / 2)
         if e_in < threshold:
-            break
+            cleared.add(culprit)
+            if len(cleared) > MAX_WRONG_TURNS:
+                break
+            continue
         found[culprit] = e_in
         base = ev.start - frozenset(found)
         ev.ensure(base, baseline_seeds)

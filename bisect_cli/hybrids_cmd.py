@@ -12,6 +12,7 @@ from rich.table import Table
 
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.options import debug_option
+from bisect_cli.plan_inputs import directions_of, requests_from
 from common.errors import UserError
 from interpolate.build import build_hybrids
 from interpolate.hybrids import make_hybrids, write_manifest
@@ -36,13 +37,10 @@ def hybrids(orig: str, start: str, out_dir: str, knob_list: str | None, directio
             rules_file: str | None, settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float,
             epochs: int | None) -> None:
     """Write hybrids of ORIG and START that switch exactly the chosen knobs."""
-    directions = list(DIRECTIONS) if direction == "both" else [direction]
+    directions = directions_of(direction)
     context = make_context(settings, context_files, timeout, epochs)
     pairs = pair_paths(orig, start)
-    requests = None
-    if knob_list:
-        knobs = frozenset(k.strip() for k in knob_list.split(",") if k.strip())
-        requests = [HybridRequest(knobs, d) for d in directions]
+    requests = requests_from(knob_list, directions)
     for orig_path, start_path in pairs:  # a folder pair: one output folder per config name
         out = Path(out_dir) if len(pairs) == 1 else Path(out_dir) / orig_path.stem
         write_pair(orig_path, start_path, out, requests, directions, context, rules_file, not no_build)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -16,31 +15,15 @@ from rich.table import Table
 from artefacts.curves import Curve, compare_curves, read_curve, replicate_band
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.options import debug_option
+from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from
 from common.atomic import write_atomic
 from common.errors import UserError
-from demo.task import ensure_demo_data
 from interpolate.hybrids import make_hybrids, write_manifest
-from interpolate.plan import DIRECTIONS, HybridRequest
+from interpolate.plan import DIRECTIONS
 from knobs.pairing import pair_paths
 from runner import steps
-from runner.local import Job, JobResult, Recognition, run_jobs
+from runner.local import Job, JobResult, run_jobs
 from runner.summary import summarize, to_json, verdict
-
-DEMO_ENV = "CONFIG_BISECT_DEMO_DATA"
-
-
-def demo_recognition(data_dir: Path) -> Recognition:
-    vocab = json.loads((data_dir / "vocab.json").read_text())
-    return Recognition([w for w, _ in sorted(vocab.items(), key=lambda kv: kv[1])], str(data_dir / "test.ref.txt"))
-
-
-def file_recognition(vocab_file: str, refs: str) -> Recognition:
-    try:
-        vocab = json.loads(Path(vocab_file).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read the vocabulary: {exc}", vocab_file) from None
-    labels = vocab if isinstance(vocab, list) else [w for w, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
-    return Recognition(labels, refs)
 
 
 @click.command()
@@ -74,23 +57,10 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
         raise UserError(f"run needs one config pair; the folders hold {len(pairs)} ({names}): name the files")
     (orig_path, start_path), = pairs
     work = Path(work_dir)
-    env: dict[str, str] = {}
-    recognition = None
-    if DEMO_ENV in orig_path.read_text() + start_path.read_text():
-        data_dir = ensure_demo_data()
-        env[DEMO_ENV] = str(data_dir)
-        recognition = demo_recognition(data_dir)
-    if vocab_file or refs:
-        if not (vocab_file and refs):
-            raise UserError("--vocab and --refs go together")
-        recognition = file_recognition(vocab_file, refs)
-    os.environ.update(env)  # the configs read it while they are loaded for the diff, too
+    env, recognition = recognition_setup(orig_path, start_path, vocab_file, refs)
     context = make_context(settings, context_files, timeout, None)
-    directions = list(DIRECTIONS) if direction == "both" else [direction]
-    requests = None
-    if knob_list:
-        knobs = frozenset(k.strip() for k in knob_list.split(",") if k.strip())
-        requests = [HybridRequest(knobs, d) for d in directions]
+    directions = directions_of(direction)
+    requests = requests_from(knob_list, directions)
     diff, hybrids = make_hybrids(str(orig_path), str(start_path), work / "hybrids", requests, directions, context,
                                  rules_file)
     write_manifest(work / "hybrids", diff, hybrids)

@@ -15,10 +15,9 @@ import click
 
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.options import debug_option
-from bisect_cli.run_cmd import DEMO_ENV, demo_recognition, file_recognition
+from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from
 from common.atomic import write_atomic
 from common.errors import UserError
-from demo.task import ensure_demo_data
 from interpolate.hybrids import one_at_a_time
 from interpolate.plan import DIRECTIONS
 from knobs import compare
@@ -150,25 +149,12 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     (orig_path, start_path), = pairs
     orig_path, start_path = orig_path.resolve(), start_path.resolve()
     rqmt = parse_rqmt(rqmt_items)
-    data_env: dict[str, str] = {}
-    recognition = None
-    if DEMO_ENV in orig_path.read_text() + start_path.read_text():
-        data_dir = ensure_demo_data()
-        data_env[DEMO_ENV] = str(data_dir)
-        os.environ.update(data_env)
-        recognition = demo_recognition(data_dir)
-    if vocab_file or refs:
-        if not (vocab_file and refs):
-            raise UserError("--vocab and --refs go together")
-        recognition = file_recognition(vocab_file, str(Path(refs).resolve()))
+    data_env, recognition = recognition_setup(orig_path, start_path, vocab_file, refs)
     context = make_context(settings, context_files, timeout, None)
-    directions = list(DIRECTIONS) if direction == "both" else [direction]
-    if knob_list:
-        knobs = sorted(k.strip() for k in knob_list.split(",") if k.strip())
-        requests = [(knobs, d) for d in directions]
-    else:
-        diff = compare(str(orig_path), str(start_path), context)
-        requests = [(sorted(r.knobs), r.direction) for r in one_at_a_time(diff, directions)]
+    directions = directions_of(direction)
+    chosen = requests_from(knob_list, directions) or one_at_a_time(
+        compare(str(orig_path), str(start_path), context), directions)
+    requests = [(sorted(r.knobs), r.direction) for r in chosen]
     plan = {"requests": requests, "seeds": seeds, "baseline_seeds": baseline_seeds, "epochs": epochs,
             "vocab": list(recognition.vocab) if recognition else [],
             "refs": recognition.ref_file if recognition else None,

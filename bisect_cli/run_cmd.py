@@ -8,11 +8,13 @@ import time
 from pathlib import Path
 
 import click
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from artefacts.curves import Curve, compare_curves, read_curve, replicate_band
+from attribution.report import LabelRuns, write_report
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.options import debug_option
 from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from
@@ -77,31 +79,55 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
             console.print(f"hybrid {h.id} not trained: {h.status}: {h.reason}", markup=False)
     results = _run_with_progress(jobs, work, recognition, env, parallel, console)
     summaries = summarize(results, labels)
-    parting = parting_epochs(results, work)
+    curves = dev_curves(results, work)
+    parting = parting_epochs(curves)
     lines = verdict(summaries)
     payload = {"orig": str(orig_path), "start": str(start_path), "jobs": [r.__dict__ for r in results],
                "hybrids": to_json(summaries), "verdict": lines, "scorer": "test WER" if recognition else "dev error",
                "dev_curves_part_from_start": parting}
     write_atomic(work / "results.json", json.dumps(payload, indent=1) + "\n")
+    if recognition is not None and summaries[0].wer_mean is not None and summaries[1].wer_mean is not None:
+        report_md, report_html = write_report(work, report_inputs(results, labels),
+                                              [c for (_, seed), c in sorted(curves.items()) if seed == 1],
+                                              f"config-bisect: {orig_path.name}")
+        lines.append(f"report: {report_md} and {report_html}")
     _print_summary(console, summaries, results, lines, time.monotonic() - started, work, parting)
 
 
-def parting_epochs(results: list[JobResult], work: Path, key: str = "dev_error") -> dict[str, int | None]:
+def dev_curves(results: list[JobResult], work: Path, key: str = "dev_error") -> dict[tuple[str, int], Curve]:
+    """(label, seed) -> the dev curve in the job's learning-rate file."""
+    curves = {}
+    for result in results:
+        if result.status == "ok":
+            try:
+                curve = read_curve(work / "jobs" / result.key / steps.LR_FILE, key)
+            except UserError:
+                continue
+            curve.label = f"{result.label} seed {result.seed}"
+            curves[(result.label, result.seed)] = curve
+    return curves
+
+
+def parting_epochs(curves: dict[tuple[str, int], Curve]) -> dict[str, int | None]:
     """Per label: the epoch from which its seed-1 dev curve stays apart from start's, so that a user can stop
     hopeless trainings early. The noise band comes from the start replicates (see `replicate_band`)."""
-    def curve(result: JobResult) -> Curve | None:
-        try:
-            return read_curve(work / "jobs" / result.key / steps.LR_FILE, key) if result.status == "ok" else None
-        except UserError:
-            return None
-
-    first = {r.label: r for r in results if r.seed == 1}
-    replicates = [c for r in results if r.label == "start" and (c := curve(r))]
-    if "start" not in first or not replicates:
+    reference = curves.get(("start", 1))
+    band = replicate_band([c for (label, _), c in curves.items() if label == "start"])
+    if reference is None:
         return {}
-    reference, band = curve(first["start"]), replicate_band(replicates)
-    return {label: (compare_curves(reference, c, band).parted_from if reference and (c := curve(r)) else None)
-            for label, r in first.items() if label != "start"}
+    return {label: compare_curves(reference, c, band).parted_from
+            for (label, seed), c in curves.items() if seed == 1 and label != "start"}
+
+
+def report_inputs(results: list[JobResult], labels: dict[str, tuple[list[str], str | None]]) -> list[LabelRuns]:
+    runs = []
+    for label, (knobs, direction) in labels.items():
+        ok = [r for r in results if r.label == label and r.status == "ok" and r.wer is not None]
+        errors = [np.array([s["substitutions"] + s["deletions"] + s["insertions"] for s in r.segments]) for r in ok
+                  if r.segments]
+        words = np.array([s["ref_words"] for s in ok[0].segments]) if ok and ok[0].segments else None
+        runs.append(LabelRuns(label, knobs, direction, [r.wer for r in ok], errors, words))
+    return runs
 
 
 def _run_with_progress(jobs: list[Job], work: Path, recognition, env, parallel: int, console: Console

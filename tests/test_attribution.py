@@ -100,3 +100,28 @@ def test_simulate_cli_json_and_bad_scenario(tmp_path):
     bad.write_text("{not json")
     result = CliRunner().invoke(cli, ["simulate", str(bad)])
     assert result.exit_code == 2 and "bad.json: not valid JSON" in result.output
+
+
+def test_report_files_are_written_and_the_html_is_self_contained(tmp_path):
+    from artefacts.curves import Curve
+    from attribution.report import LabelRuns, write_report
+
+    rng = np.random.default_rng(3)
+    words = np.full(50, SEGMENT_WORDS)
+
+    def runs(label, knobs, direction, p, n):
+        errors = [rng.binomial(SEGMENT_WORDS, p, size=50) for _ in range(n)]
+        return LabelRuns(label, knobs, direction, [100 * e.sum() / words.sum() for e in errors], errors, words)
+
+    labels = [runs("orig", [], None, 0.10, 3), runs("start", [], None, 0.30, 3),
+              runs("knock-in:batching", ["batching"], "knock-in", 0.10, 1),
+              runs("knock-in:l2", ["l2"], "knock-in", 0.30, 1)]
+    curves = [Curve("orig seed 1", {1: 1.0, 2: 0.5}), Curve("start seed 1", {1: 1.0, 2: 0.9})]
+    md, page = write_report(tmp_path, labels, curves, "demo")
+    text = md.read_text()
+    assert text.startswith("# demo") and "**batching (knock-in) explains" in text
+    assert "l2 (knock-in)" in text and "not distinguishable from noise" in text
+    assert (tmp_path / "report_effects.png").read_bytes()[:4] == b"\x89PNG"
+    html_text = page.read_text()
+    assert html_text.count("data:image/png;base64,") == 2
+    assert "src=\"http" not in html_text and "<link" not in html_text

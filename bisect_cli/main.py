@@ -22,6 +22,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "env": "bisect_cli.env_cmd:env",
     "curves": "bisect_cli.curves_cmd:curves",
     "simulate": "bisect_cli.simulate_cmd:simulate",
+    "plan": "bisect_cli.plan_cmd:plan",
 }
 DEFAULT_COMMAND = "diff"
 

@@ -125,3 +125,15 @@ def test_report_files_are_written_and_the_html_is_self_contained(tmp_path):
     html_text = page.read_text()
     assert html_text.count("data:image/png;base64,") == 2
     assert "src=\"http" not in html_text and "<link" not in html_text
+
+
+def test_plan_lists_first_hybrids_and_expected_cost():
+    from tests.conftest import PROJECT_ROOT
+
+    orig, start = (PROJECT_ROOT / "configs" / side / "demo_ctc.config" for side in ("orig", "start"))
+    result = CliRunner().invoke(cli, ["plan", str(orig), str(start), "--strategy", "one-at-a-time", "--seeds", "2",
+                                      "--cost-per-run", "10", "--trials", "5", "--noise", "0.05"])
+    assert result.exit_code == 0, result.output
+    assert "one-at-a-time on 5 knobs" in result.output and "  orig\n  start\n" in result.output
+    # one-at-a-time, both directions, 2 seeds: 2 baselines + 2 hybrids per knob, all x 2 seeds = 24 trainings
+    assert "expected trainings: 24.0" in result.output and "GPU-hours: 240" in result.output

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.atomic import write_atomic
 from common.errors import UserError
 from scoring.lr_file import read_lr_file
 
@@ -126,7 +127,10 @@ def replicate_band(replicates: list[Curve]) -> dict[int, float] | None:
     return {e: 2 * math.sqrt(2) * float(np.std([c.values[e] for c in replicates], ddof=1)) for e in epochs}
 
 
-def plot_curves(curves: list[Curve], key: str, png: str | Path) -> None:
+def curves_png(curves: list[Curve], key: str) -> bytes:
+    """A PNG plot of the curves (matplotlib, Agg backend)."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -141,7 +145,11 @@ def plot_curves(curves: list[Curve], key: str, png: str | Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    tmp = Path(str(png) + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    tmp.replace(png)
+    return buffer.getvalue()
+
+
+def plot_curves(curves: list[Curve], key: str, png: str | Path) -> None:
+    write_atomic(png, curves_png(curves, key))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from artefacts.curves import Curve
+from artefacts.curves import Curve, curves_png
 from attribution.statistics import Interval, bootstrap_wer_difference, difference_interval, pooled_std, verdict
 from common.atomic import write_atomic
 
@@ -99,30 +99,11 @@ def effects_chart(effects: list[KnobEffect], gap: Interval) -> bytes:
     return data
 
 
-def curves_chart(curves: list[Curve], key: str) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for curve in curves:
-        epochs = sorted(curve.values)
-        ax.plot(epochs, [curve.values[e] for e in epochs], marker=".", label=curve.label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(key)
-    ax.legend(fontsize="x-small")
-    fig.tight_layout()
-    data = _png(fig)
-    plt.close(fig)
-    return data
-
-
 def write_report(out_dir: Path, labels: list[LabelRuns], curves: list[Curve], title: str) -> tuple[Path, Path]:
     """report.md (with PNG files beside it) and a self-contained report.html (PNGs inlined)."""
     gap, effects, sigma = knob_effects(labels)
     chart = effects_chart(effects, gap)
-    curve_png = curves_chart(curves, "dev_error") if curves else None
+    curve_png = curves_png(curves, "dev_error") if curves else None
     write_atomic(out_dir / "report_effects.png", chart)
     if curve_png:
         write_atomic(out_dir / "report_curves.png", curve_png)

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from interpolate.hybrids import HybridResult
-from knobs.loader import LoadContext, _worker_env, last_error_line
+from knobs.loader import LoadContext, worker_env, last_error_line
 
 BUILD_TIMEOUT = 600.0
 
@@ -23,7 +23,7 @@ def build_config(path: str, context: LoadContext, timeout: float = BUILD_TIMEOUT
         request_file.write_text(json.dumps(request))
         try:
             proc = subprocess.run([sys.executable, "-m", "interpolate.build_worker", str(request_file),
-                                   str(result_file)], cwd=work_dir, env=_worker_env(), capture_output=True,
+                                   str(result_file)], cwd=work_dir, env=worker_env(), capture_output=True,
                                   text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             return {"status": "not built", "reason": f"graph construction took longer than {timeout:g} s"}

@@ -20,7 +20,7 @@ from knobs.diff import (
     Change,
     Classifier,
     PairDiff,
-    _value_at,
+    value_at,
     comparable,
     is_tagged,
     network_builders,
@@ -198,8 +198,8 @@ def plan_per_epoch(plan: HybridPlan, changes: list[Change], rules: RuleTable, pe
         by_value: dict[str, tuple[Any, list[int]]] = {}
         for epoch in _override_epochs(change, parts, base, donor, num_epochs):
             _check_parent(base, parts, epoch, change.path)
-            value = _value_at(_net(donor, _donor_epoch_with(donor, parts, epoch, num_epochs)), parts)
-            value = _keep_unswitched(value, _value_at(base_final, parts), parts, knobs, classifier)
+            value = value_at(_net(donor, _donor_epoch_with(donor, parts, epoch, num_epochs)), parts)
+            value = _keep_unswitched(value, value_at(base_final, parts), parts, knobs, classifier)
             by_value.setdefault(value_source(value, plan, "donor"), (value, []))[1].append(epoch)
         for source, (value, value_epochs) in by_value.items():
             every = change.epochs is None and len(value_epochs) == num_epochs

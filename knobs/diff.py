@@ -139,7 +139,7 @@ def epoch_ranges(epochs: list[int]) -> str:
     return ",".join(ranges)
 
 
-def _value_at(tree: Any, parts: list) -> Any:
+def value_at(tree: Any, parts: list) -> Any:
     for p in parts:
         if isinstance(tree, dict) and p in tree:
             tree = tree[p]
@@ -160,14 +160,14 @@ def tree_changes(orig: Any, start: Any) -> list[tuple[list, Any, Any]]:
             parts = item.path(output_format="list")
             cut: list = []
             for p in parts:
-                node_o, node_s = _value_at(orig, cut), _value_at(start, cut)
+                node_o, node_s = value_at(orig, cut), value_at(start, cut)
                 if isinstance(p, int) or is_tagged(node_o) or is_tagged(node_s) \
                         or isinstance(node_o, list) or isinstance(node_s, list):
                     break
                 cut.append(p)
             key = json.dumps(cut)
             if key not in seen:
-                seen[key] = (cut, _value_at(orig, cut), _value_at(start, cut))
+                seen[key] = (cut, value_at(orig, cut), value_at(start, cut))
     return list(seen.values())
 
 

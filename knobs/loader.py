@@ -70,7 +70,8 @@ def parse_setting(text: str) -> tuple[str, Any]:
         return key, raw.strip()
 
 
-def _worker_env() -> dict[str, str]:
+def worker_env() -> dict[str, str]:
+    """Environment of a loader or build subprocess: this project importable, no GPU, quiet TF."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -95,7 +96,7 @@ def load(path: str | Path, context: LoadContext = LoadContext()) -> LoadedConfig
         try:
             proc = subprocess.run(
                 [sys.executable, "-m", "knobs.worker", str(request_file), str(result_file)],
-                cwd=work_dir, env=_worker_env(), stdin=subprocess.DEVNULL,
+                cwd=work_dir, env=worker_env(), stdin=subprocess.DEVNULL,
                 capture_output=True, text=True, timeout=context.timeout)
         except subprocess.TimeoutExpired:
             raise UserError(f"loading did not finish within {context.timeout:g} s (--timeout)", path) from None

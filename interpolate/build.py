@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from interpolate.hybrids import HybridResult
-from knobs.loader import LoadContext, worker_env, last_error_line
+from knobs.loader import LoadContext, last_error_line, worker_env
 
 BUILD_TIMEOUT = 600.0
 

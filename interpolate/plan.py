@@ -20,11 +20,11 @@ from knobs.diff import (
     Change,
     Classifier,
     PairDiff,
-    value_at,
     comparable,
     is_tagged,
     network_builders,
     tree_changes,
+    value_at,
 )
 from knobs.loader import LoadedConfig
 from knobs.normalize import LR_INPUT_KEYS, OPTIMIZER_KEYS

@@ -40,13 +40,14 @@ from runner.summary import summarize, to_json, verdict
               help="Seed replicates of orig and start (default: max(3, --seeds)); they give the noise floor.")
 @click.option("--jobs", "parallel", type=click.IntRange(min=1), default=2, show_default=True,
               help="Trainings in parallel.")
+@click.option("--retry-failed", is_flag=True, help="Train failed jobs again (finished ones are always kept).")
 @click.option("--vocab", "vocab_file", type=click.Path(), help="Output labels (JSON list or {label: index}).")
 @click.option("--refs", type=click.Path(), help="Reference transcripts of the test split (`tag word ...`).")
 @click.option("--rules", "rules_file", type=click.Path(), help="Extra knob category rules (JSON).")
 @context_options
 @debug_option
 def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: str, seeds: int,
-        baseline_seeds: int | None, parallel: int, vocab_file: str | None, refs: str | None,
+        baseline_seeds: int | None, parallel: int, retry_failed: bool, vocab_file: str | None, refs: str | None,
         rules_file: str | None, settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float,
         epochs: int | None) -> None:
     """Train and score orig, start and their hybrids; report which knobs close the gap.
@@ -77,7 +78,7 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
     for h in hybrids:
         if h.status != "ok":
             console.print(f"hybrid {h.id} not trained: {h.status}: {h.reason}", markup=False)
-    results = _run_with_progress(jobs, work, recognition, env, parallel, console)
+    results = _run_with_progress(jobs, work, recognition, env, parallel, console, retry_failed)
     summaries = summarize(results, labels)
     curves = dev_curves(results, work)
     parting = parting_epochs(curves)
@@ -130,8 +131,8 @@ def report_inputs(results: list[JobResult], labels: dict[str, tuple[list[str], s
     return runs
 
 
-def _run_with_progress(jobs: list[Job], work: Path, recognition, env, parallel: int, console: Console
-                       ) -> list[JobResult]:
+def _run_with_progress(jobs: list[Job], work: Path, recognition, env, parallel: int, console: Console,
+                       retry_failed: bool) -> list[JobResult]:
     failed = 0
     if console.is_terminal:
         with Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
@@ -143,7 +144,7 @@ def _run_with_progress(jobs: list[Job], work: Path, recognition, env, parallel: 
                 failed += result.status != "ok"
                 bar.update(task, advance=1, failed=failed)
 
-            return run_jobs(jobs, work, recognition, env, parallel, done)
+            return run_jobs(jobs, work, recognition, env, parallel, done, retry_failed)
 
     count = 0
 
@@ -154,7 +155,7 @@ def _run_with_progress(jobs: list[Job], work: Path, recognition, env, parallel: 
         reused = " (done before)" if result.reused else f" in {result.seconds:.0f} s"
         print(f"[{count}/{len(jobs)}] {result.label} seed {result.seed}: {result.status}, {what}{reused}", flush=True)
 
-    return run_jobs(jobs, work, recognition, env, parallel, log_line)
+    return run_jobs(jobs, work, recognition, env, parallel, log_line, retry_failed)
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:

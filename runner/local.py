@@ -108,11 +108,14 @@ def _stop_orphan(job_dir: Path) -> None:
         pass
 
 
-def run_job(job: Job, work_dir: Path, recognition: Recognition | None, env: dict[str, str]) -> JobResult:
+def run_job(job: Job, work_dir: Path, recognition: Recognition | None, env: dict[str, str],
+            retry_failed: bool = False) -> JobResult:
     job_dir = work_dir / "jobs" / job.key
     result_file = job_dir / "result.json"
     if result_file.exists():
-        return JobResult(**{**json.loads(result_file.read_text()), "reused": True})
+        done = JobResult(**{**json.loads(result_file.read_text()), "reused": True})
+        if done.status == "ok" or not retry_failed:
+            return done
     if job_dir.exists():  # interrupted earlier: start it afresh
         _stop_orphan(job_dir)
         shutil.rmtree(job_dir)
@@ -136,12 +139,13 @@ def run_job(job: Job, work_dir: Path, recognition: Recognition | None, env: dict
 
 
 def run_jobs(jobs: list[Job], work_dir: Path, recognition: Recognition | None, env: dict[str, str],
-             parallel: int, on_done: Callable[[JobResult], None] | None = None) -> list[JobResult]:
-    """Run all jobs (finished ones are reused); results in the order of `jobs`."""
+             parallel: int, on_done: Callable[[JobResult], None] | None = None,
+             retry_failed: bool = False) -> list[JobResult]:
+    """Run all jobs (finished ones are reused; failed ones too unless `retry_failed`); results in job order."""
     with WorkdirLock(work_dir):
         results: dict[Job, JobResult] = {}
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            futures = {pool.submit(run_job, job, work_dir, recognition, env): job for job in jobs}
+            futures = {pool.submit(run_job, job, work_dir, recognition, env, retry_failed): job for job in jobs}
             try:
                 for future in as_completed(futures):
                     results[futures[future]] = future.result()

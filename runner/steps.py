@@ -85,7 +85,7 @@ def _last_error(log: Path) -> str:
 def train(config: str | Path, work_dir: str | Path, seed: int, num_epochs: int | None = None,
           env: dict[str, str] | None = None, timeout: float = 3600.0, cheap_key: str = "dev_error") -> TrainResult:
     """Train `config` with `random_seed = seed` in `work_dir`; detect failure (exit code, NaN, no checkpoint)."""
-    config, work_dir = Path(config).resolve(), Path(work_dir)
+    config, work_dir = Path(config).resolve(), Path(work_dir).resolve()  # RETURNN runs inside work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
     args = ["++task", "train", "++random_seed", str(seed), "++model", MODEL, "++learning_rate_file", LR_FILE,
             "++log", LOG, "++stop_on_nonfinite_train_score", "True"]
@@ -155,7 +155,7 @@ def recognize(config: str | Path, work_dir: str | Path, epoch: int, vocab: list[
     """Posteriors of the config's `eval` dataset (RETURNN's forward task) with the checkpoint of `epoch`,
     decoded to `<name>.hyp.txt`; `extra_args` may choose the data (e.g. `++demo_eval_split dev`).
     `model` is the checkpoint prefix (relative to `work_dir`, where training left it, or absolute)."""
-    config, work_dir = Path(config).resolve(), Path(work_dir)
+    config, work_dir = Path(config).resolve(), Path(work_dir).resolve()  # RETURNN runs inside work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
     hdf = work_dir / f"{name}.posteriors.hdf"
     hdf.unlink(missing_ok=True)

@@ -37,12 +37,14 @@ def vocab_of(data: Path) -> list[str]:
     return [w for w, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
 
 
-def test_training_recognition_and_wer_agree_with_returnn(demo_data, tmp_path):
+def test_training_recognition_and_wer_agree_with_returnn(demo_data, tmp_path, monkeypatch):
     env = {"CONFIG_BISECT_DEMO_DATA": str(demo_data)}
-    trained = steps.train(ORIG, tmp_path, seed=1, num_epochs=4, env=env)
+    monkeypatch.chdir(tmp_path.parent)  # regression: a relative work folder (`run -o out/demo`) broke recognition
+    relative = Path(tmp_path.name)
+    trained = steps.train(ORIG, relative, seed=1, num_epochs=4, env=env)
     assert trained.status == "ok", trained.reason
     assert trained.final_epoch == 4 and trained.best_dev["key"] == "dev_error"
-    hyp = steps.recognize(ORIG, tmp_path, 4, vocab_of(demo_data), name="dev",
+    hyp = steps.recognize(ORIG, relative, 4, vocab_of(demo_data), name="dev",
                           extra_args=("++demo_eval_split", "dev"), env=env)
     scored = steps.score(hyp, demo_data / "dev.ref.txt", tmp_path / "score.json")
     returnn_error = read_lr_file(tmp_path / "learning_rates")[4].scores["dev_error"]
@@ -64,6 +66,11 @@ def test_failed_training_is_recorded_and_the_run_goes_on(small_data, tmp_path):
     assert bad.status == "failed" and "RETURNN exited with" in bad.reason and "SyntaxError" in bad.reason
     assert Path(bad.log).is_file()
     assert good.status == "ok" and good.wer is not None and len(good.segments) == 10
+    recognition = Recognition(vocab_of(small_data), str(small_data / "test.ref.txt"))
+    again = run_jobs(jobs[:1], work, recognition, {}, parallel=1)
+    assert again[0].reused and again[0].status == "failed"  # a failed job is finished: not redone by default
+    retried = run_jobs(jobs[:1], work, recognition, {}, parallel=1, retry_failed=True)
+    assert not retried[0].reused and retried[0].status == "failed"  # trained again (and fails again)
 
 
 def test_a_second_runner_is_refused(tmp_path):

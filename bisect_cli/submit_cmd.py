@@ -104,6 +104,34 @@ async def confirm_{pair}():
 '''
 
 
+MANAGER_POLL_SECONDS = 5.0
+
+
+def failed_jobs(setup: Path) -> list[str]:
+    """Job folders with an error file (Sisyphus writes `error.<task>.<n>` when a task fails)."""
+    return sorted({str(p.parent) for p in (setup / "work").rglob("error.*")})
+
+
+def run_manager(sis: Path, setup: Path) -> str:
+    """Run `sis m -r` without input; stop it when a job fails (an asynchronous config that awaits a failed
+    job's output would wait forever). Returns the manager's last output line."""
+    log = setup / "manager.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(sis), "m", "-r", "config/bisect.py"], cwd=setup, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                proc.wait(timeout=MANAGER_POLL_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                if failed_jobs(setup):
+                    proc.terminate()
+                    proc.wait(timeout=60)
+                    break
+    lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
 def parse_rqmt(items: tuple[str, ...]) -> dict:
     rqmt = {}
     for item in items:
@@ -176,13 +204,11 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     if dry_run:
         click.echo(f"dry run: nothing started; run: {command}")
         return
-    proc = subprocess.run([str(sis), "m", "-r", "config/bisect.py"], cwd=setup, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True)
+    said = run_manager(sis, setup)
     results = setup / "output" / "bisect" / pair / "results.json"
-    if not results.exists():  # the manager exits 0 even when jobs failed
-        errors = sorted(str(p) for p in (setup / "work").rglob("error.*"))
-        said = (proc.stdout + proc.stderr).strip().splitlines()
-        detail = f"failed jobs: {', '.join(errors[:3])}" if errors else f"manager said: {said[-1] if said else ''}"
+    errors = failed_jobs(setup)
+    if errors or not results.exists():  # the manager exits 0 even when jobs failed
+        detail = f"failed jobs: {', '.join(errors[:3])}" if errors else f"manager said: {said}"
         raise UserError(f"the bisection did not finish ({detail})", setup)
     final = setup / "output" / "bisect" / f"{pair}_confirm" / "results.json" if confirm_seeds else results
     if not final.exists():

@@ -92,3 +92,16 @@ def test_async_confirmation_stage_reuses_finished_trainings(tmp_path, monkeypatc
     # seed 1 of every training is one Sisyphus job shared by both stages: trained once
     trainings = list((setup / "work").rglob("TrainJob.*"))
     assert len(trainings) == 2 + len(movers) * 2 + (len(first["hybrids"]) - 2 - len(movers))
+
+
+@NEEDS_SISYPHUS
+def test_a_failing_job_stops_the_manager_with_its_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
+    broken = tmp_path / "broken.config"
+    broken.write_text(START.read_text().replace("max_seqs = 40", "max_seqs = 40 +"))
+    setup = tmp_path / "setup"
+    result = CliRunner().invoke(cli, ["submit", str(ORIG), str(broken), "--knobs", "batching", "--direction",
+                                      "knock-in", "--epochs", "1", "--baseline-seeds", "1", "--confirm-seeds", "1",
+                                      "-o", str(setup)])
+    assert result.exit_code == 2
+    assert "the bisection did not finish (failed jobs:" in result.output

@@ -198,8 +198,8 @@ def compare_curves(a: Curve, b: Curve, band: dict[int, float] | None = None) -> 
 
 
 def curves_png(curves: list[Curve], key: str, parted: dict[str, int] | None = None) -> bytes:
-    """A PNG plot of the curves (matplotlib's Agg canvas, no pyplot state); `parted`: label -> parting epoch,
-    marked with a dotted vertical line in the curve's colour."""
+    """A PNG plot of the curves (matplotlib's Agg canvas, no pyplot state; log scale when the scores span more
+    than a factor 10); `parted`: label -> parting epoch, marked with a dotted line in the curve's colour."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -212,6 +212,9 @@ def curves_png(curves: list[Curve], key: str, parted: dict[str, int] | None = No
         (line,) = ax.plot(epochs, values, marker=".", label=curve.label)
         if parted and curve.label in parted:
             ax.axvline(parted[curve.label], color=line.get_color(), linestyle=":", linewidth=1)
+    finite = [v for c in curves for v in c.values.values() if math.isfinite(v)]
+    if finite and min(finite) > 0 and max(finite) > 10 * min(finite):  # a steep start would flatten the rest
+        ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel(key)
     ax.grid(alpha=0.3)

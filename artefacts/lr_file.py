@@ -111,10 +111,13 @@ def _epoch_data(node: ast.AST) -> EpochScores:
         if keyword.arg not in ("learningRate", "error") or keyword.arg in args:
             raise _Malformed(keyword.value, f"EpochData(...) has an unexpected argument {keyword.arg!r}")
         args[keyword.arg] = keyword.value
-    learning_rate = args.get("learningRate")
-    is_none = isinstance(learning_rate, ast.Constant) and learning_rate.value is None
-    scores, meta = _scores(args["error"]) if "error" in args else ({}, {})
-    return EpochScores(None if learning_rate is None or is_none else _number(learning_rate), scores, meta)
+    learning_rate, error = (None if _is_none(args.get(k)) else args[k] for k in ("learningRate", "error"))
+    scores, meta = ({}, {}) if error is None else _scores(error)
+    return EpochScores(None if learning_rate is None else _number(learning_rate), scores, meta)
+
+
+def _is_none(node: ast.AST | None) -> bool:
+    return node is None or (isinstance(node, ast.Constant) and node.value is None)
 
 
 def parse_lr_text(text: str) -> dict[int, EpochScores]:

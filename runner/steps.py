@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from artefacts.lr_file import best_epoch, read_lr_file
 from common.atomic import write_atomic
 from common.errors import UserError
-from scoring.lr_file import best_epoch, read_lr_file
 from scoring.wer import ScoreResult, score_files
 
 MODEL = "net-model/network"

@@ -1,4 +1,4 @@
-"""Demo generator determinism, WER on hand-checked examples, the safe learning-rate file reader."""
+"""Demo generator determinism and WER on hand-checked examples."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 
 from common.errors import UserError
 from demo.task import DemoSpec, ensure_demo_data, utterances
-from scoring.lr_file import best_epoch, read_lr_file
 from scoring.wer import score, score_files
 
 SMALL = DemoSpec(num_seqs=(30, 8, 8))
@@ -51,20 +50,3 @@ def test_score_files_rejects_unknown_segments(tmp_path):
     (tmp_path / "hyp").write_text("s1 a b\ns2 c\n")
     with pytest.raises(UserError, match="without reference"):
         score_files(tmp_path / "hyp", tmp_path / "ref")
-
-
-def test_lr_file_reader_is_safe_and_handles_old_formats(tmp_path):
-    path = tmp_path / "lr"
-    path.write_text("{\n1: EpochData(learningRate=0.001, error={\n'dev_score': 2.5,\n"
-                    "':meta:effective_learning_rate': 0.001,\n}),\n"
-                    "2: EpochData(learningRate=np.float64(0.0005), error={'dev_score': nan, 'dev_error': 0.3}),\n"
-                    "3: EpochData(learningRate=0.0005, error=1.5),\n}\n")
-    epochs = read_lr_file(path)
-    assert epochs[1].scores == {"dev_score": 2.5} and epochs[1].meta == {"effective_learning_rate": 0.001}
-    assert epochs[2].learning_rate == 0.0005 and np.isnan(epochs[2].scores["dev_score"])
-    assert epochs[3].scores == {"old_format_score": 1.5}
-    assert best_epoch(epochs, "dev_score") == (1, 2.5)
-    path.write_text("{1: EpochData(learningRate=__import__('os').system('touch pwned'), error={})}")
-    with pytest.raises(UserError, match="not a RETURNN learning-rate file"):
-        read_lr_file(path)
-    assert not (tmp_path / "pwned").exists()

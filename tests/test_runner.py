@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from artefacts.lr_file import read_lr_file
 from common.errors import UserError
 from demo.task import DemoSpec, ensure_demo_data
 from runner import steps
 from runner.local import Job, Recognition, WorkdirLock, run_jobs
-from scoring.lr_file import read_lr_file
 from tests.conftest import PROJECT_ROOT
 
 ORIG = PROJECT_ROOT / "configs" / "orig" / "demo_ctc.config"

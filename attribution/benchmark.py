@@ -13,6 +13,8 @@ from attribution.strategies import STRATEGIES
 
 @dataclass
 class StrategyScore:
+    """One strategy on one scenario over `trials` simulated bisections."""
+
     strategy: str
     trials: int
     success_rate: float
@@ -25,7 +27,8 @@ class StrategyScore:
 
 
 def score_strategy(scenario: Scenario, name: str, trials: int, seed: int) -> StrategyScore:
-    """Success: the found set equals the culprit set (the empty set when the gap is noise)."""
+    """Success: the found set equals the culprit set (the empty set when the gap is noise). Trial `t` uses
+    the noise stream (seed, t), so every strategy meets the same sequence of random numbers per trial."""
     truth = scenario.culprits()
     successes, runs = 0, []
     for trial in range(trials):
@@ -35,3 +38,11 @@ def score_strategy(scenario: Scenario, name: str, trials: int, seed: int) -> Str
         runs.append(simulator.runs)
     return StrategyScore(name, trials, successes / trials, float(np.mean(runs)), float(np.percentile(runs, 95)),
                          float(np.mean(runs)) * scenario.cost_per_run)
+
+
+def score_table(scores: list[StrategyScore]) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows) for printing scores."""
+    headers = ["strategy", "success", "mean trainings", "p95 trainings", "mean GPU-hours"]
+    rows = [[s.strategy, f"{100 * s.success_rate:.0f}%", f"{s.mean_runs:.1f}", f"{s.p95_runs:.0f}",
+             f"{s.mean_cost:.0f}"] for s in scores]
+    return headers, rows

@@ -1,0 +1,106 @@
+"""Strategies over the simulator: planted culprits, noise, ddmin minimality, screening aliasing, batching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attribution.scenario import CULPRIT_SHARE, parse_scenario
+from attribution.simulator import Simulator
+from attribution.strategies import STRATEGIES, adaptive, ddmin, one_at_a_time, screening
+from attribution.strategies.screening import aliases, design
+
+KNOBS = [f"k{i}" for i in range(8)]
+EASY = parse_scenario({"knobs": KNOBS, "orig_wer": 17.5, "effects": {"k3": 2.0, "k6": 0.05}, "seed_std": 0.1})
+NOISE = parse_scenario({"knobs": KNOBS, "orig_wer": 17.5, "effects": {}, "seed_std": 0.3})
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_strategy_finds_a_planted_culprit_in_an_easy_scenario(name, seed):
+    finding = STRATEGIES[name](KNOBS, Simulator(EASY, np.random.default_rng(seed)))
+    assert finding.culprits == {"k3"}, finding
+    assert finding.strategy == name and finding.runs > 0
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_a_zero_effect_scenario_is_noise(name):
+    hits = [STRATEGIES[name](KNOBS, Simulator(NOISE, np.random.default_rng(s))).culprits for s in range(5)]
+    assert sum(bool(h) for h in hits) <= 1  # a 5 % false alarm rate allows one in five at most
+
+
+def test_the_noise_finding_says_so_and_how_many_runs_would_decide():
+    finding = adaptive(KNOBS, Simulator(NOISE, np.random.default_rng(0)))
+    assert finding.culprits == frozenset()
+    assert "not distinguishable from noise" in finding.notes[0] and "runs of orig and of start" in finding.notes[0]
+
+
+def test_strategies_count_every_training():
+    sim = Simulator(EASY, np.random.default_rng(3))
+    finding = one_at_a_time(KNOBS, sim, seeds=2)
+    assert finding.runs == sim.runs == 2 * (2 + 2 * len(KNOBS))  # baselines + both directions, 2 seeds each
+    assert sim.batches == 2  # the baselines, then every one-knob hybrid at once
+
+
+def test_one_at_a_time_flags_an_interaction_by_disagreeing_directions():
+    s = parse_scenario({"knobs": KNOBS, "orig_wer": 17.5, "interactions": [{"knobs": ["k1", "k5"], "effect": 2.0}],
+                        "seed_std": 0.05})
+    finding = one_at_a_time(KNOBS, Simulator(s, np.random.default_rng(4)))
+    assert finding.culprits == {"k1", "k5"}
+    assert {n.split(":")[0] for n in finding.notes} == {"k1", "k5"}
+
+
+def test_adaptive_finds_both_partners_of_an_interaction_and_several_culprits():
+    s = parse_scenario({"knobs": [f"k{i:02d}" for i in range(16)], "orig_wer": 17.5,
+                        "effects": {"k02": 1.5, "k09": 1.2}, "interactions": [{"knobs": ["k05", "k14"], "effect": 1.3}],
+                        "seed_std": 0.05})
+    finding = adaptive(list(s.knobs), Simulator(s, np.random.default_rng(5)))
+    assert finding.culprits == s.culprits() == {"k02", "k09", "k05", "k14"}
+    assert any("acts together with another knob" in n for n in finding.notes)
+
+
+def test_screening_aliases_match_the_design_and_are_stated():
+    matrix, size = design(KNOBS)
+    assert size == 16 and (matrix == scipy.linalg.hadamard(16)).all()
+    table = aliases(KNOBS)
+    for knob, pairs in table.items():
+        column = matrix[:, KNOBS.index(knob) + 1]
+        for a, b in pairs:  # the product of the two knobs' columns is this knob's column
+            assert (matrix[:, KNOBS.index(a) + 1] * matrix[:, KNOBS.index(b) + 1] == column).all()
+    assert ("k0", "k1") in table["k2"]  # columns 1 xor 2 = 3
+    finding = screening(KNOBS, Simulator(EASY, np.random.default_rng(2)))
+    assert finding.runs == 17  # 16 design rows (the first is start) + orig
+    assert any(n.startswith("k3's main effect is aliased with the interactions") for n in finding.notes)
+    assert finding.notes[0].startswith("resolution III: 16 runs")
+
+
+@settings(max_examples=40, deadline=None)
+@given(effects=st.dictionaries(st.sampled_from(KNOBS), st.floats(-0.5, 3.0), min_size=1, max_size=5),
+       pair=st.lists(st.sampled_from(KNOBS), min_size=2, max_size=2, unique=True), pair_effect=st.floats(0, 2.0),
+       seed=st.integers(0, 10**6))
+def test_ddmin_result_closes_the_gap_and_is_one_minimal_without_noise(effects, pair, pair_effect, seed):
+    scenario = parse_scenario({"knobs": KNOBS, "orig_wer": 10.0, "effects": effects, "seed_std": 0.0,
+                               "interactions": [{"knobs": pair, "effect": pair_effect}]})
+    if scenario.gap <= 0.01:
+        return  # nothing to close
+    finding = ddmin(KNOBS, Simulator(scenario, np.random.default_rng(seed)))
+    start = frozenset(KNOBS)
+
+    def left(to_orig: frozenset[str]) -> float:
+        return scenario.wer(start - to_orig) - scenario.orig_wer
+
+    assert left(finding.culprits) < CULPRIT_SHARE * scenario.gap
+    for knob in finding.culprits:  # 1-minimal: without any one of its knobs the set no longer closes the gap
+        assert left(finding.culprits - {knob}) >= CULPRIT_SHARE * scenario.gap
+
+
+@settings(max_examples=25, deadline=None)
+@given(culprits=st.dictionaries(st.sampled_from(KNOBS), st.floats(1.0, 3.0), min_size=1, max_size=3),
+       seed=st.integers(0, 10**6))
+def test_adaptive_finds_exactly_the_additive_culprits_without_noise(culprits, seed):
+    scenario = parse_scenario({"knobs": KNOBS, "orig_wer": 10.0, "effects": culprits, "seed_std": 0.0})
+    expected = scenario.culprits()
+    assert adaptive(KNOBS, Simulator(scenario, np.random.default_rng(seed))).culprits == expected

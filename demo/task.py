@@ -20,10 +20,13 @@ from pathlib import Path
 import numpy as np
 
 SPLITS = ("train", "dev", "test")
+GENERATOR_VERSION = 1  # part of the cache folder's name: bump it when the generator's output changes
 
 
 @dataclass(frozen=True)
 class DemoSpec:
+    """The generator's parameters; the cache folder is named by their hash (and GENERATOR_VERSION)."""
+
     seed: int = 42
     vocab_size: int = 24
     feature_dim: int = 16
@@ -31,10 +34,12 @@ class DemoSpec:
     num_seqs: tuple[int, int, int] = (600, 80, 80)  # train, dev, test
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        payload = {**asdict(self), "generator_version": GENERATOR_VERSION}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def word_name(index: int) -> str:
+    """The word of label `index` as written in the references and hypotheses."""
     return f"w{index:02d}"
 
 
@@ -66,6 +71,8 @@ def utterances(spec: DemoSpec, split: str) -> list[tuple[str, np.ndarray, list[i
 
 
 def write_split(spec: DemoSpec, split: str, folder: Path) -> None:
+    """`<split>.hdf` with RETURNN's own HDF writer (features as `data`, word labels as `classes`), and for
+    dev and test the references `<split>.ref.txt`."""
     from returnn.datasets.hdf import SimpleHDFWriter
 
     data = utterances(spec, split)
@@ -81,6 +88,7 @@ def write_split(spec: DemoSpec, split: str, folder: Path) -> None:
 
 
 def default_cache_dir() -> Path:
+    """$CONFIG_BISECT_CACHE, else $XDG_CACHE_HOME/config-bisect, else ~/.cache/config-bisect."""
     if os.environ.get("CONFIG_BISECT_CACHE"):
         return Path(os.environ["CONFIG_BISECT_CACHE"])
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "config-bisect"

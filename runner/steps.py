@@ -83,14 +83,20 @@ def _last_error(log: Path) -> str:
 
 
 def train(config: str | Path, work_dir: str | Path, seed: int, num_epochs: int | None = None,
-          env: dict[str, str] | None = None, timeout: float = 3600.0, cheap_key: str = "dev_error") -> TrainResult:
-    """Train `config` with `random_seed = seed` in `work_dir`; detect failure (exit code, NaN, no checkpoint)."""
+          env: dict[str, str] | None = None, timeout: float = 3600.0, cheap_key: str = "dev_error",
+          extra_args: tuple[str, ...] = ()) -> TrainResult:
+    """Train `config` with `random_seed = seed` (and `num_epochs` if given) in `work_dir`;
+    `extra_args` are more RETURNN command-line arguments (e.g. `++demo_data_dir DIR`).
+
+    Never raises for a failed training: a non-zero exit, a timeout, a non-finite score in any trained epoch or
+    a missing final checkpoint give status "failed" with the reason and the log."""
     config, work_dir = Path(config).resolve(), Path(work_dir).resolve()  # RETURNN runs inside work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
     args = ["++task", "train", "++random_seed", str(seed), "++model", MODEL, "++learning_rate_file", LR_FILE,
             "++log", LOG, "++stop_on_nonfinite_train_score", "True"]
     if num_epochs:
         args += ["++num_epochs", str(num_epochs)]
+    args += extra_args
     start = time.monotonic()
     log = work_dir / "returnn.stdout.txt"
     result = TrainResult("failed", None, str(log), str(work_dir))
@@ -99,32 +105,42 @@ def train(config: str | Path, work_dir: str | Path, seed: int, num_epochs: int |
     except subprocess.TimeoutExpired:
         result.reason = f"training did not finish within {timeout:g} s"
         return result
-    result.seconds = round(time.monotonic() - start, 2)
+    finally:
+        result.seconds = round(time.monotonic() - start, 2)
     if returncode != 0:
         result.reason = f"RETURNN exited with {returncode}: {_last_error(log)}"
         return result
+    failure, final, best = training_outcome(work_dir, num_epochs, cheap_key)
+    if failure:
+        result.reason = failure
+        return result
+    result.status, result.final_epoch, result.best_dev = "ok", final, best
+    return result
+
+
+def training_outcome(work_dir: Path, epochs: int | None, cheap_key: str = "dev_error"
+                     ) -> tuple[str | None, int | None, dict | None]:
+    """(why the training in `work_dir` failed or None, final epoch, best `cheap_key` score) from what RETURNN
+    left behind after exiting with 0: the learning-rate file (every score finite, the requested epochs
+    trained) and the final checkpoint."""
     try:
-        epochs = read_lr_file(work_dir / LR_FILE)
+        lr_data = read_lr_file(work_dir / LR_FILE)
     except UserError as exc:
-        result.reason = exc.cause
-        return result
-    trained = [e for e, v in epochs.items() if v.scores]  # RETURNN also stores the next epoch's LR, unscored
+        return exc.cause, None, None
+    trained = [e for e, v in lr_data.items() if v.scores]  # RETURNN also stores the next epoch's LR, unscored
     if not trained:
-        result.reason = "no epoch was trained"
-        return result
+        return "no epoch was trained", None, None
     final = max(trained)
-    bad = [k for k, v in epochs[final].scores.items() if not math.isfinite(v)]
+    if epochs and final < epochs:
+        return f"training stopped after epoch {final} of {epochs}", final, None
+    bad = [(e, k) for e in sorted(trained) for k, v in lr_data[e].scores.items() if not math.isfinite(v)]
     if bad:
-        result.reason = f"non-finite {bad[0]} in epoch {final}"
-        return result
+        return f"non-finite {bad[0][1]} in epoch {bad[0][0]}", final, None
     # checkpoints of pretrain epochs are called <model>.pretrain.NNN (engine/base.py:epoch_model_filename)
     if not any((work_dir / f"{MODEL}{kind}.{final:03d}.index").exists() for kind in ("", ".pretrain")):
-        result.reason = f"no checkpoint {MODEL}.{final:03d} after training"
-        return result
-    best = best_epoch(epochs, cheap_key)
-    result.best_dev = {"key": cheap_key, "epoch": best[0], "value": best[1]} if best else None
-    result.status, result.final_epoch = "ok", final
-    return result
+        return f"no checkpoint {MODEL}.{final:03d} after training", final, None
+    best = best_epoch(lr_data, cheap_key)
+    return None, final, ({"key": cheap_key, "epoch": best[0], "value": best[1]} if best else None)
 
 
 def ctc_greedy(posteriors: np.ndarray, blank: int) -> list[int]:

@@ -12,6 +12,8 @@ from common.errors import UserError
 
 @dataclass(frozen=True)
 class SegmentErrors:
+    """The alignment counts of one segment (what the bootstrap statistics resample)."""
+
     tag: str
     substitutions: int
     deletions: int
@@ -25,12 +27,15 @@ class SegmentErrors:
 
 @dataclass(frozen=True)
 class ScoreResult:
+    """Totals over all reference segments, and the counts per segment (sorted by tag)."""
+
     wer: float  # percent
     substitutions: int
     deletions: int
     insertions: int
     ref_words: int
     segments: list[SegmentErrors]
+    missing_hyps: int = 0  # reference segments without a hypothesis line (counted as all deleted)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -54,6 +59,7 @@ def read_transcripts(path: str | Path) -> dict[str, list[str]]:
 
 
 def align_segment(tag: str, ref: list[str], hyp: list[str]) -> SegmentErrors:
+    """Levenshtein alignment (jiwer, i.e. RapidFuzz's edit operations; every error costs 1)."""
     if not ref or not hyp:  # jiwer needs words on both sides
         return SegmentErrors(tag, 0, len(ref), len(hyp), len(ref))
     out = jiwer.process_words(" ".join(ref), " ".join(hyp))
@@ -67,10 +73,11 @@ def score(refs: dict[str, list[str]], hyps: dict[str, list[str]]) -> ScoreResult
                                                                    "ref_words")}
     errors = totals["substitutions"] + totals["deletions"] + totals["insertions"]
     wer = 100.0 * errors / totals["ref_words"] if totals["ref_words"] else 0.0
-    return ScoreResult(wer=wer, segments=segments, **totals)
+    return ScoreResult(wer=wer, segments=segments, missing_hyps=len(set(refs) - set(hyps)), **totals)
 
 
 def score_files(hyp_file: str | Path, ref_file: str | Path) -> ScoreResult:
+    """Score a hypothesis file against a reference file (both `tag word ...` per line)."""
     refs, hyps = read_transcripts(ref_file), read_transcripts(hyp_file)
     unknown = sorted(set(hyps) - set(refs))
     if unknown:

@@ -19,6 +19,7 @@ import numpy as np
 
 from artefacts.curves import Curve, curves_png
 from attribution.statistics import Interval, bootstrap_wer_difference, difference_interval, pooled_std, verdict
+from attribution.strategies import Finding
 from common.atomic import write_atomic
 
 
@@ -35,6 +36,7 @@ class LabelRuns:
 @dataclass
 class KnobEffect:
     label: str
+    knobs: list[str]
     direction: str
     interval: Interval
     runs: int
@@ -67,7 +69,7 @@ def knob_effects(labels: list[LabelRuns]) -> tuple[Interval, list[KnobEffect], f
         else:
             interval = difference_interval(a.wers, b.wers, sigma if df else None, df or None)
         name = f"{'+'.join(runs.knobs)} ({runs.direction})"
-        effects.append(KnobEffect(runs.label, runs.direction, interval, len(runs.wers),
+        effects.append(KnobEffect(runs.label, runs.knobs, runs.direction, interval, len(runs.wers),
                                   verdict(name, interval, gap, sigma if df else math.inf)))
     return gap, effects, sigma if df else math.nan
 
@@ -99,8 +101,24 @@ def effects_chart(effects: list[KnobEffect], gap: Interval) -> bytes:
     return data
 
 
-def write_report(out_dir: Path, labels: list[LabelRuns], curves: list[Curve], title: str) -> tuple[Path, Path]:
-    """report.md (with PNG files beside it) and a self-contained report.html (PNGs inlined)."""
+def finding_headline(finding: Finding, effects: list[KnobEffect]) -> str:
+    """The strategy's verdict: per culprit its knock-in sentence (effect with interval), else its estimate."""
+    if not finding.culprits:
+        return finding.notes[0] if finding.notes else "the gap is not distinguishable from noise"
+    sentences = []
+    for culprit in sorted(finding.culprits):
+        single = [e for e in effects if "+".join(sorted(e.knobs)) == culprit]
+        single.sort(key=lambda e: (e.direction != "knock-in", -e.runs))
+        sentences.append(single[0].sentence if single else
+                         f"{culprit} explains about {finding.effects.get(culprit, math.nan):+.2f} (no hybrid of its "
+                         f"own: estimated from the strategy's hybrids)")
+    return "; ".join(sentences)
+
+
+def write_report(out_dir: Path, labels: list[LabelRuns], curves: list[Curve], title: str,
+                 finding: Finding | None = None) -> tuple[Path, Path]:
+    """report.md (with PNG files beside it) and a self-contained report.html (PNGs inlined). With a strategy's
+    `finding`, the headline is its culprits, and its trainings and notes follow."""
     gap, effects, sigma = knob_effects(labels)
     chart = effects_chart(effects, gap)
     curve_png = curves_png(curves, "dev_error") if curves else None
@@ -109,11 +127,17 @@ def write_report(out_dir: Path, labels: list[LabelRuns], curves: list[Curve], ti
         write_atomic(out_dir / "report_curves.png", curve_png)
     significant = sorted((e for e in effects if e.interval.excludes_zero()), key=lambda e: -abs(e.interval.estimate))
     headline = significant[0].sentence if significant else "no switch moves the WER beyond the noise"
+    strategy: list[str] = []
+    if finding is not None:
+        headline = finding_headline(finding, effects)
+        strategy = [f"Strategy {finding.strategy}: culprits {', '.join(sorted(finding.culprits)) or 'none'} "
+                    f"after {finding.runs} trainings.", *finding.notes]
     rows = [(e.label, f"{e.interval.estimate:+.2f}", f"[{e.interval.low:+.2f}, {e.interval.high:+.2f}]", str(e.runs))
             for e in effects]
     md = [f"# {title}", "", f"**{headline}**", "",
           f"Gap start − orig: {gap.estimate:.2f} (95 % interval [{gap.low:.2f}, {gap.high:.2f}]); seed noise "
           f"(pooled std of the orig and start replicates): {sigma:.2f}.", "",
+          *(f"- {line}" for line in strategy), *([""] if strategy else []),
           "| hybrid | effect | 95 % interval | runs |", "|---|---|---|---|",
           *(f"| {' | '.join(r)} |" for r in rows), "", *(f"- {e.sentence}" for e in effects), "",
           "![effects](report_effects.png)", ""]
@@ -127,7 +151,9 @@ def write_report(out_dir: Path, labels: list[LabelRuns], curves: list[Curve], ti
     table = "".join(f"<tr>{''.join(f'<td>{html.escape(c)}</td>' for c in r)}</tr>" for r in rows)
     body = (f"<h1>{html.escape(title)}</h1><p><b>{html.escape(headline)}</b></p>"
             f"<p>Gap start − orig: {gap.estimate:.2f} (95 % interval [{gap.low:.2f}, {gap.high:.2f}]); "
-            f"seed noise {sigma:.2f}.</p><table border=1><tr><th>hybrid</th><th>effect</th><th>95 % interval</th>"
+            f"seed noise {sigma:.2f}.</p>"
+            + (f"<ul>{''.join(f'<li>{html.escape(line)}</li>' for line in strategy)}</ul>" if strategy else "")
+            + f"<table border=1><tr><th>hybrid</th><th>effect</th><th>95 % interval</th>"
             f"<th>runs</th></tr>{table}</table><ul>{''.join(f'<li>{html.escape(e.sentence)}</li>' for e in effects)}"
             f"</ul>{img(chart)}{img(curve_png) if curve_png else ''}")
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>" \

@@ -73,4 +73,7 @@ def verdict(name: str, effect: Interval, gap: Interval, sigma: float) -> str:
         more = runs_to_decide(effect.estimate, sigma)
         return (f"{name}: {effect.estimate:+.2f} ± {effect.half_width:.2f} is not distinguishable from noise"
                 + (f"; about {more} runs per side would decide an effect of this size" if more else ""))
+    if effect.estimate * gap.estimate < 0:
+        return (f"{name} works against the gap: {effect.estimate:+.2f} ± {effect.half_width:.2f} "
+                f"(the gap is {gap.estimate:.2f})")
     return f"{name} explains {effect.estimate:.2f} ± {effect.half_width:.2f} of the {gap.estimate:.2f} gap"

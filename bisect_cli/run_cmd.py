@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import time
 from pathlib import Path
 
 import click
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from artefacts.curves import Curve, compare_curves, read_curve, replicate_band
-from attribution.report import LabelRuns, write_report
+from attribution.report import write_report
+from attribution.strategies import STRATEGIES, Finding
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.options import debug_option
 from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from
 from common.atomic import write_atomic
 from common.errors import UserError
-from interpolate.hybrids import make_hybrids, write_manifest
+from interpolate.hybrids import HybridResult, make_hybrid, make_hybrids, switch_units, write_manifest
 from interpolate.plan import DIRECTIONS
+from knobs import diff_configs, load_pair, load_rules
 from knobs.pairing import pair_paths
 from runner import steps
-from runner.local import Job, JobResult, run_jobs
-from runner.summary import summarize, to_json, verdict
+from runner.local import Job, JobResult, Recognition, run_jobs
+from runner.strategy_run import LocalEvaluate
+from runner.summary import label_runs, summarize, to_json, verdict
 
 
 @click.command()
@@ -35,7 +38,11 @@ from runner.summary import summarize, to_json, verdict
               help="Work folder (hybrids, one folder per job, results.json); rerun to resume.")
 @click.option("--knobs", "knob_list", help="Comma-separated knobs to switch together (default: each knob alone).")
 @click.option("--direction", type=click.Choice([*DIRECTIONS, "both"]), default="both", show_default=True)
-@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Seed replicates per hybrid.")
+@click.option("--strategy", type=click.Choice(sorted(STRATEGIES)),
+              help="Let this strategy choose the hybrids as the results come in (see `plan`); without it, the "
+                   "hybrids of --knobs/--direction are trained all at once.")
+@click.option("--seeds", type=click.IntRange(min=1), default=None,
+              help="Seed replicates per hybrid (default 1); with --strategy, passed to strategies that take it.")
 @click.option("--baseline-seeds", type=click.IntRange(min=1), default=None,
               help="Seed replicates of orig and start (default: max(3, --seeds)); they give the noise floor.")
 @click.option("--jobs", "parallel", type=click.IntRange(min=1), default=2, show_default=True,
@@ -46,10 +53,10 @@ from runner.summary import summarize, to_json, verdict
 @click.option("--rules", "rules_file", type=click.Path(), help="Extra knob category rules (JSON).")
 @context_options
 @debug_option
-def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: str, seeds: int,
-        baseline_seeds: int | None, parallel: int, retry_failed: bool, vocab_file: str | None, refs: str | None,
-        rules_file: str | None, settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float,
-        epochs: int | None) -> None:
+def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: str, strategy: str | None,
+        seeds: int | None, baseline_seeds: int | None, parallel: int, retry_failed: bool, vocab_file: str | None,
+        refs: str | None, rules_file: str | None, settings: tuple[str, ...], context_files: tuple[str, ...],
+        timeout: float, epochs: int | None) -> None:
     """Train and score orig, start and their hybrids; report which knobs close the gap.
 
     --epochs N trains N epochs instead of num_epochs."""
@@ -62,6 +69,46 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
     work = Path(work_dir)
     env, recognition = recognition_setup(orig_path, start_path, vocab_file, refs)
     context = make_context(settings, context_files, timeout, None)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+    finding = None
+    if strategy is None:
+        results, labels = _run_hybrids(orig_path, start_path, work, knob_list, direction, seeds or 1,
+                                       baseline_seeds or max(3, seeds or 1), parallel, retry_failed, recognition,
+                                       env, context, rules_file, epochs, console)
+    else:
+        if knob_list or direction != "both" or baseline_seeds:
+            raise UserError("--strategy chooses the hybrids and seeds itself: leave out --knobs, --direction and "
+                            "--baseline-seeds")
+        if recognition is None:
+            raise UserError("--strategy needs test WERs: give --vocab and --refs")
+        finding, results, labels = _run_strategy(orig_path, start_path, work, strategy, seeds, parallel,
+                                                 retry_failed, recognition, env, context, rules_file, epochs)
+    summaries = summarize(results, labels)
+    curves = dev_curves(results, work)
+    parting = parting_epochs(curves)
+    lines = verdict(summaries)
+    if finding is not None:
+        lines += finding_lines(finding)
+    payload = {"orig": str(orig_path), "start": str(start_path), "jobs": [r.__dict__ for r in results],
+               "hybrids": to_json(summaries), "verdict": lines, "scorer": "test WER" if recognition else "dev error",
+               "dev_curves_part_from_start": parting}
+    if finding is not None:
+        payload["strategy"] = {"name": finding.strategy, "culprits": sorted(finding.culprits),
+                               "trainings": finding.runs, "effects": finding.effects, "notes": finding.notes}
+    write_atomic(work / "results.json", json.dumps(payload, indent=1) + "\n")
+    if recognition is not None and summaries[0].wer_mean is not None and summaries[1].wer_mean is not None:
+        report_md, report_html = write_report(work, label_runs(results, labels),
+                                              [c for (_, seed), c in sorted(curves.items()) if seed == 1],
+                                              f"config-bisect: {orig_path.name}", finding)
+        lines.append(f"report: {report_md} and {report_html}")
+    _print_summary(console, summaries, results, lines, time.monotonic() - started, work, parting)
+
+
+def _run_hybrids(orig_path: Path, start_path: Path, work: Path, knob_list: str | None, direction: str, seeds: int,
+                 baseline_seeds: int, parallel: int, retry_failed: bool, recognition: Recognition | None,
+                 env: dict[str, str], context, rules_file: str | None, epochs: int | None, console: Console
+                 ) -> tuple[list[JobResult], dict[str, tuple[list[str], str | None]]]:
+    """The hybrids of --knobs/--direction (default: each knob alone), all trained at once."""
     directions = directions_of(direction)
     requests = requests_from(knob_list, directions)
     diff, hybrids = make_hybrids(str(orig_path), str(start_path), work / "hybrids", requests, directions, context,
@@ -69,30 +116,58 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
     write_manifest(work / "hybrids", diff, hybrids)
     labels: dict[str, tuple[list[str], str | None]] = {"orig": ([], None), "start": ([], None)}
     jobs = [Job(side, str(path), seed, epochs) for side, path in (("orig", orig_path), ("start", start_path))
-            for seed in range(1, (baseline_seeds or max(3, seeds)) + 1)]
+            for seed in range(1, baseline_seeds + 1)]
     for h in hybrids:
         if h.status == "ok":
             labels[h.id] = (h.knobs, h.direction)
             jobs += [Job(h.id, h.path, seed, epochs) for seed in range(1, seeds + 1)]
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
     for h in hybrids:
         if h.status != "ok":
             console.print(f"hybrid {h.id} not trained: {h.status}: {h.reason}", markup=False)
-    results = _run_with_progress(jobs, work, recognition, env, parallel, console, retry_failed)
-    summaries = summarize(results, labels)
-    curves = dev_curves(results, work)
-    parting = parting_epochs(curves)
-    lines = verdict(summaries)
-    payload = {"orig": str(orig_path), "start": str(start_path), "jobs": [r.__dict__ for r in results],
-               "hybrids": to_json(summaries), "verdict": lines, "scorer": "test WER" if recognition else "dev error",
-               "dev_curves_part_from_start": parting}
-    write_atomic(work / "results.json", json.dumps(payload, indent=1) + "\n")
-    if recognition is not None and summaries[0].wer_mean is not None and summaries[1].wer_mean is not None:
-        report_md, report_html = write_report(work, report_inputs(results, labels),
-                                              [c for (_, seed), c in sorted(curves.items()) if seed == 1],
-                                              f"config-bisect: {orig_path.name}")
-        lines.append(f"report: {report_md} and {report_html}")
-    _print_summary(console, summaries, results, lines, time.monotonic() - started, work, parting)
+    return _run_with_progress(jobs, work, recognition, env, parallel, console, retry_failed), labels
+
+
+def _run_strategy(orig_path: Path, start_path: Path, work: Path, strategy: str, seeds: int | None, parallel: int,
+                  retry_failed: bool, recognition: Recognition, env: dict[str, str], context, rules_file: str | None,
+                  epochs: int | None) -> tuple[Finding, list[JobResult], dict[str, tuple[list[str], str | None]]]:
+    """The strategy asks for hybrids and seeds as it learns; each batch is trained before it asks again."""
+    rules = load_rules(rules_file)
+    orig, start = load_pair(str(orig_path), str(start_path), context)
+    diff = diff_configs(orig, start, rules)
+    units, left_out = switch_units(orig, start, diff, work / "hybrids", context, rules)
+    for h in left_out:
+        print(f"knob {'+'.join(h.knobs)} left out: its hybrid {h.status}: {h.reason}", flush=True)
+    if not units:
+        raise UserError("the pair differs in no knob that can be switched: nothing to bisect")
+    written: dict[frozenset[str], HybridResult] = {}
+
+    def write_hybrid(request) -> HybridResult:
+        if request.knobs not in written or written[request.knobs].direction != request.direction:
+            written[request.knobs] = make_hybrid(orig, start, diff, request, work / "hybrids", context, rules)
+        return written[request.knobs]
+
+    count = 0
+
+    def log_line(result: JobResult) -> None:
+        nonlocal count
+        count += 1
+        print(f"[{count}] {_job_line(result)}", flush=True)
+
+    evaluate = LocalEvaluate(str(orig_path), str(start_path), units, write_hybrid, work, recognition, env, parallel,
+                             epochs, retry_failed, log_line)
+    print(f"{strategy} over {len(units)} units: {', '.join(units)}", flush=True)
+    function = STRATEGIES[strategy]
+    kwargs = {"seeds": seeds} if seeds and "seeds" in inspect.signature(function).parameters else {}
+    finding = function(list(units), evaluate, **kwargs)
+    write_manifest(work / "hybrids", diff, list(written.values()))
+    return finding, evaluate.results, evaluate.labels
+
+
+def finding_lines(finding: Finding) -> list[str]:
+    culprits = ", ".join(sorted(finding.culprits)) or "none: the gap is noise"
+    effects = "; ".join(f"{k} {v:+.2f}" for k, v in sorted(finding.effects.items()))
+    return [f"strategy {finding.strategy}: culprits {culprits} ({finding.runs} trainings)"
+            + (f"; effects {effects}" if effects else ""), *finding.notes]
 
 
 def dev_curves(results: list[JobResult], work: Path, key: str = "dev_error") -> dict[tuple[str, int], Curve]:
@@ -120,17 +195,6 @@ def parting_epochs(curves: dict[tuple[str, int], Curve]) -> dict[str, int | None
             for (label, seed), c in curves.items() if seed == 1 and label != "start"}
 
 
-def report_inputs(results: list[JobResult], labels: dict[str, tuple[list[str], str | None]]) -> list[LabelRuns]:
-    runs = []
-    for label, (knobs, direction) in labels.items():
-        ok = [r for r in results if r.label == label and r.status == "ok" and r.wer is not None]
-        errors = [np.array([s["substitutions"] + s["deletions"] + s["insertions"] for s in r.segments]) for r in ok
-                  if r.segments]
-        words = np.array([s["ref_words"] for s in ok[0].segments]) if ok and ok[0].segments else None
-        runs.append(LabelRuns(label, knobs, direction, [r.wer for r in ok], errors, words))
-    return runs
-
-
 def _run_with_progress(jobs: list[Job], work: Path, recognition, env, parallel: int, console: Console,
                        retry_failed: bool) -> list[JobResult]:
     failed = 0
@@ -151,11 +215,15 @@ def _run_with_progress(jobs: list[Job], work: Path, recognition, env, parallel: 
     def log_line(result: JobResult) -> None:
         nonlocal count
         count += 1
-        what = f"WER {result.wer:.2f}%" if result.wer is not None else (result.reason or result.status)
-        reused = " (done before)" if result.reused else f" in {result.seconds:.0f} s"
-        print(f"[{count}/{len(jobs)}] {result.label} seed {result.seed}: {result.status}, {what}{reused}", flush=True)
+        print(f"[{count}/{len(jobs)}] {_job_line(result)}", flush=True)
 
     return run_jobs(jobs, work, recognition, env, parallel, log_line, retry_failed)
+
+
+def _job_line(result: JobResult) -> str:
+    what = f"WER {result.wer:.2f}%" if result.wer is not None else (result.reason or result.status)
+    reused = " (done before)" if result.reused else f" in {result.seconds:.0f} s"
+    return f"{result.label} seed {result.seed}: {result.status}, {what}{reused}"
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:

@@ -9,18 +9,20 @@ import os
 import pprint
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
+from attribution.strategies import STRATEGIES
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.options import debug_option
 from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from
 from common.atomic import write_atomic
 from common.errors import UserError
-from interpolate.hybrids import one_at_a_time
+from interpolate.hybrids import one_at_a_time, switch_units
 from interpolate.plan import DIRECTIONS
-from knobs import compare
+from knobs import compare, diff_configs, load_pair, load_rules
 from knobs.pairing import pair_paths
 
 INSTALL_HINT = ("RWTH Sisyphus is not installed (it is not the PyPI package `sisyphus`): install it from its "
@@ -76,18 +78,29 @@ CLEANUP_ENVIRONMENT = False
 '''
 
 
-def config_text(orig: Path, start: Path, plan: dict, pair: str, confirm_seeds: int = 0) -> str:
+def config_text(orig: Path, start: Path, plan: dict, pair: str, confirm_seeds: int = 0, strategy: str | None = None,
+                units: dict[str, list[str]] | None = None) -> str:
+    """The Sisyphus config: a fixed plan (`bisect_<pair>`), its confirmation stage (`confirm_<pair>`) and, with
+    `strategy`, the strategy's workflow over `units` (`strategy_<pair>`); `py()` runs the one asked for."""
+    if strategy:
+        main = f"async def py():\n    await strategy_{pair}()"
+    elif confirm_seeds:
+        main = f"async def py():\n    await confirm_{pair}()"
+    else:
+        main = f"def py():\n    bisect_{pair}()"
     return f'''"""Sisyphus config written by `config-bisect submit`: the bisection of {orig.name}.
 
-Import `bisect_{pair}` from an existing setup, or run `sis m config/bisect.py` here.
+Import `bisect_{pair}` (or the async `confirm_{pair}`, `strategy_{pair}`) from an existing setup, or run
+`sis m config/bisect.py` here.
 """
-from jobs.graph import Plan, build_bisection, confirm_culprits
+from jobs.graph import Plan, bisect_with_strategy, build_bisection, confirm_culprits
 
 ORIG = {str(orig)!r}
 START = {str(start)!r}
 PLAN = Plan(**{pprint.pformat(plan, width=110, compact=True)})
 PLAN.requests = [(tuple(knobs), direction) for knobs, direction in PLAN.requests]
 PLAN.settings = tuple(tuple(kv) for kv in PLAN.settings)
+UNITS = {pprint.pformat(units or {}, width=110, compact=True)}  # what the strategy switches (coupled knobs together)
 
 
 def bisect_{pair}():
@@ -99,8 +112,12 @@ async def confirm_{pair}():
     return await confirm_culprits(ORIG, START, PLAN, pair={pair!r}, extra_seeds={confirm_seeds})
 
 
-{"async def py():" if confirm_seeds else "def py():"}
-    {"await confirm_" if confirm_seeds else "bisect_"}{pair}()
+async def strategy_{pair}():
+    """The strategy chooses the hybrids and seeds as the scores come in."""
+    return await bisect_with_strategy(ORIG, START, PLAN, {strategy or "adaptive"!r}, UNITS, pair={pair!r})
+
+
+{main}
 '''
 
 
@@ -132,6 +149,20 @@ def run_manager(sis: Path, setup: Path) -> str:
     return lines[-1] if lines else ""
 
 
+def strategy_units(orig: Path, start: Path, context) -> dict[str, list[str]]:
+    """The units a strategy switches (see `interpolate.hybrids.switch_units`), proven in a scratch folder."""
+    rules = load_rules()
+    orig_config, start_config = load_pair(str(orig), str(start), context)
+    diff = diff_configs(orig_config, start_config, rules)
+    with tempfile.TemporaryDirectory() as scratch:
+        units, left_out = switch_units(orig_config, start_config, diff, Path(scratch), context, rules)
+    for h in left_out:
+        click.echo(f"knob {'+'.join(h.knobs)} left out: its hybrid {h.status}: {h.reason}")
+    if not units:
+        raise UserError("the pair differs in no knob that can be switched: nothing to bisect")
+    return {name: sorted(knobs) for name, knobs in units.items()}
+
+
 def parse_rqmt(items: tuple[str, ...]) -> dict:
     rqmt = {}
     for item in items:
@@ -161,12 +192,15 @@ def parse_rqmt(items: tuple[str, ...]) -> dict:
 @click.option("--refs", type=click.Path(), help="Reference transcripts of the test split.")
 @click.option("--confirm-seeds", type=click.IntRange(min=0), default=0, show_default=True,
               help="An asynchronous second stage: this many more seeds for the hybrids that moved half the gap.")
+@click.option("--strategy", type=click.Choice(sorted(STRATEGIES)),
+              help="An asynchronous workflow in which this strategy chooses the hybrids and seeds as the scores "
+                   "come in (instead of --knobs/--direction/--seeds).")
 @click.option("--dry-run", is_flag=True, help="Write the setup, print the jobs and the command; start nothing.")
 @context_options
 @debug_option
 def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | None, direction: str, seeds: int,
            baseline_seeds: int, rqmt_items: tuple[str, ...], vocab_file: str | None, refs: str | None,
-           confirm_seeds: int, dry_run: bool,
+           confirm_seeds: int, strategy: str | None, dry_run: bool,
            settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float, epochs: int | None) -> None:
     """Write a Sisyphus setup that bisects ORIG vs START, and start its manager."""
     if not dry_run and not sisyphus_available():
@@ -179,10 +213,17 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     rqmt = parse_rqmt(rqmt_items)
     data_env, recognition = recognition_setup(orig_path, start_path, vocab_file, refs)
     context = make_context(settings, context_files, timeout, None)
-    directions = directions_of(direction)
-    chosen = requests_from(knob_list, directions) or one_at_a_time(
-        compare(str(orig_path), str(start_path), context), directions)
-    requests = [(sorted(r.knobs), r.direction) for r in chosen]
+    units: dict[str, list[str]] = {}
+    if strategy:
+        if knob_list or direction != "both" or confirm_seeds:
+            raise UserError("--strategy chooses the hybrids itself: leave out --knobs, --direction and --confirm-seeds")
+        units = strategy_units(orig_path, start_path, context)
+        requests = []
+    else:
+        directions = directions_of(direction)
+        chosen = requests_from(knob_list, directions) or one_at_a_time(
+            compare(str(orig_path), str(start_path), context), directions)
+        requests = [(sorted(r.knobs), r.direction) for r in chosen]
     plan = {"requests": requests, "seeds": seeds, "baseline_seeds": baseline_seeds, "epochs": epochs,
             "vocab": list(recognition.vocab) if recognition else [],
             "refs": recognition.ref_file if recognition else None,
@@ -192,13 +233,18 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     pair = "".join(c if c.isalnum() else "_" for c in orig_path.stem)
     write_atomic(setup / "settings.py", settings_text(engine, {**{"cpu": 1, "mem": 4, "time": 1}, **rqmt},
                                                       cpus=os.cpu_count() or 2))
-    write_atomic(setup / "config" / "bisect.py", config_text(orig_path, start_path, plan, pair, confirm_seeds))
+    write_atomic(setup / "config" / "bisect.py", config_text(orig_path, start_path, plan, pair, confirm_seeds,
+                                                              strategy, units))
     (setup / "work").mkdir(exist_ok=True)
     sis = Path(sys.executable).with_name("sis")
     command = f"cd {setup} && {sis} m -r config/bisect.py"
-    trainings = (2 * baseline_seeds + len(requests) * seeds)
-    click.echo(f"setup: {setup} (engine {engine}); {len(requests)} hybrids, {trainings} trainings"
-               f"{', each scored' if recognition else ''}")
+    if strategy:
+        click.echo(f"setup: {setup} (engine {engine}); strategy {strategy} over {len(units)} units "
+                   f"({', '.join(units)}): it chooses the hybrids as the scores come in")
+    else:
+        trainings = (2 * baseline_seeds + len(requests) * seeds)
+        click.echo(f"setup: {setup} (engine {engine}); {len(requests)} hybrids, {trainings} trainings"
+                   f"{', each scored' if recognition else ''}")
     for knobs, d in requests:
         click.echo(f"  bisect/{pair}/{d}.{'+'.join(knobs)}: write hybrid, train {seeds} seed(s)")
     if dry_run:

@@ -11,6 +11,7 @@ from common.atomic import write_atomic
 from common.errors import UserError
 from interpolate.plan import NOT_SWITCHABLE, HybridRequest, PlanError, plan_hybrid
 from interpolate.render import hybrid_file_name, render_hybrid
+from interpolate.units import Units, merge_units
 from interpolate.verify import round_trip_problems
 from knobs.diff import PairDiff, diff_configs
 from knobs.loader import LoadContext, LoadedConfig, load, load_pair
@@ -46,6 +47,17 @@ def one_at_a_time(diff: PairDiff, directions: list[str]) -> list[HybridRequest]:
                 seen.add(group)
                 requests.append(HybridRequest(group, direction))
     return requests
+
+
+def switch_units(orig: LoadedConfig, start: LoadedConfig, diff: PairDiff, out_dir: Path, context: LoadContext,
+                 rules: RuleTable) -> tuple[Units, list[HybridResult]]:
+    """The units a strategy switches: each knob with the knobs it can only be switched together with (coupled
+    by code, or merged because RETURNN couples them), as proven by writing its knock-in hybrid. Knobs whose
+    hybrid cannot be written are left out; their results say why."""
+    results = [make_hybrid(orig, start, diff, r, out_dir, context, rules, merge_leaks=True)
+               for r in one_at_a_time(diff, ["knock-in"])]
+    units = merge_units(frozenset(r.knobs) for r in results if r.status == "ok")
+    return units, [r for r in results if r.status != "ok"]
 
 
 def hybrid_id(request: HybridRequest) -> str:

@@ -122,41 +122,66 @@ class RecognizeScoreJob(_BisectJob):
         write_atomic(self.out_score.get_path(), json.dumps(payload, indent=1) + "\n")
 
 
-class GatherResultsJob(_BisectJob):
-    """Gather every score into results.json (WER per hybrid over seeds, verdict), like `config-bisect run`."""
+def read_score(path: str) -> dict[str, Any]:
+    """A score file (RecognizeScoreJob) or, without references, a training result read as one: the best dev
+    score in % stands in for the WER."""
+    score = json.loads(Path(path).read_text())
+    if "wer" not in score:
+        score = {"wer": 100 * score["best_dev"]["value"], "segments": [], "seed_result": score}
+    return score
 
-    def __init__(self, entries: list[dict[str, Any]]):
-        """:param entries: [{"label", "info" (WriteHybridJob.out_info or None), "scores": [{"seed", "score"}]}]"""
-        self.entries = entries
+
+class GatherResultsJob(_BisectJob):
+    """Gather every score into results.json (WER per hybrid over seeds, verdict) and the report (report.md with
+    its PNGs, a self-contained report.html), like `config-bisect run`."""
+
+    def __init__(self, entries: list[dict[str, Any]], title: str = "config-bisect", finding: dict | None = None):
+        """:param entries: [{"label", "info" (WriteHybridJob.out_info or None),
+            "runs": [{"seed", "score", "learning_rates"}]}]
+        :param finding: a strategy's answer ({"strategy", "culprits", "runs", "effects", "notes"}), if any"""
+        self.entries, self.title, self.finding = entries, title, finding
         self.out_results = self.output_path("results.json")
         self.out_report = self.output_path("report.txt")
+        self.out_report_dir = self.output_path("report", directory=True)
 
     def tasks(self):
         yield Task("run", mini_task=True)
 
     def run(self) -> None:
+        from artefacts.curves import read_curve
+        from attribution.report import write_report
+        from attribution.strategies import Finding
         from runner.local import JobResult
-        from runner.summary import summarize, to_json, verdict
+        from runner.summary import label_runs, summarize, to_json, verdict
 
         labels: dict[str, tuple[list[str], str | None]] = {}
-        results = []
+        results, curves = [], []
         for entry in self.entries:
             label, knobs, direction = entry["label"], [], None
             if entry.get("info") is not None:
                 info = json.loads(Path(entry["info"].get_path()).read_text())
                 label, knobs, direction = info["id"], info["knobs"], info["direction"]
             labels[label] = (knobs, direction)
-            for run in entry["scores"]:
-                score = json.loads(Path(run["score"].get_path()).read_text())
-                if "wer" not in score:  # no references: the cheap score of the training (best dev error, %)
-                    score = {"wer": 100 * score["best_dev"]["value"], "segments": [], "seed_result": score}
+            for run in entry["runs"]:
+                score = read_score(run["score"].get_path())
                 results.append(JobResult(label, score["seed_result"]["work_dir"], run["seed"], "", "ok",
                                          wer=score["wer"], segments=score["segments"]))
+                if run["seed"] == 1:
+                    curve = read_curve(run["learning_rates"].get_path(), "dev_error")
+                    curve.label = f"{label} seed 1"
+                    curves.append(curve)
         summaries = summarize(results, labels)
         lines = verdict(summaries)
-        payload = {"hybrids": to_json(summaries), "verdict": lines,
+        finding = None
+        if self.finding is not None:
+            f = self.finding
+            finding = Finding(f["strategy"], frozenset(f["culprits"]), f["runs"], f["effects"], f["notes"])
+            lines.append(f"strategy {f['strategy']}: culprits {', '.join(f['culprits']) or 'none: the gap is noise'}"
+                         f" ({f['runs']} trainings)")
+        payload = {"hybrids": to_json(summaries), "verdict": lines, "strategy": self.finding,
                    "runs": [{"label": r.label, "seed": r.seed, "wer": r.wer} for r in results]}
         write_atomic(self.out_results.get_path(), json.dumps(payload, indent=1) + "\n")
         table = [f"{s.label}: {s.wer_mean:.2f} ± {s.wer_std:.2f} % WER over {s.runs} seeds" for s in summaries
                  if s.wer_mean is not None]
         write_atomic(self.out_report.get_path(), "\n".join(table + [""] + lines) + "\n")
+        write_report(Path(self.out_report_dir.get_path()), label_runs(results, labels), curves, self.title, finding)

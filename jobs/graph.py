@@ -1,6 +1,8 @@
 """Build the Sisyphus graph of a bisection: hybrids, trainings per seed, scoring, and the gathered result.
 
-Call `build_bisection(...)` from a Sisyphus config's `py()`; it registers `bisect/<pair>/results.json`.
+Call `build_bisection(...)` from a Sisyphus config's `py()` (a fixed list of hybrids), or await
+`bisect_with_strategy(...)` from an async `py()` (a strategy chooses the hybrids as results come in); both
+register `bisect/<pair>/results.json` and `bisect/<pair>/report/report.{md,html}`.
 Aliases are readable: `bisect/<pair>/<hybrid>/seed<k>/{train,score}`.
 """
 
@@ -15,7 +17,9 @@ from typing import Any
 
 from sisyphus import tk
 
-from jobs.bisect_jobs import GatherResultsJob, RecognizeScoreJob, TrainJob, WriteHybridJob
+from attribution.strategies import STRATEGIES
+from interpolate.units import request_for
+from jobs.bisect_jobs import GatherResultsJob, RecognizeScoreJob, TrainJob, WriteHybridJob, read_score
 
 
 def content_path(path: str | Path) -> tk.Path:
@@ -45,43 +49,124 @@ def _alias(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", text)
 
 
-def build_bisection(orig: str, start: str, plan: Plan, pair: str | None = None) -> GatherResultsJob:
-    """Create all jobs of `plan` for the pair and register the gathered results."""
-    pair = _alias(pair or Path(orig).stem)
-    orig_path, start_path = content_path(orig), content_path(start)
+def _scored_runs(config: tk.Path, label: str, seeds: range, plan: Plan, pair: str) -> list[dict[str, Any]]:
+    """Train (and score, with references) `config` once per seed: [{"seed", "score", "learning_rates"}]."""
     refs = content_path(plan.refs) if plan.refs else None
-    entries: list[dict[str, Any]] = []
-
-    def trainings(config: tk.Path, label: str, seeds: int) -> list[dict[str, Any]]:
-        scores = []
-        for seed in range(1, seeds + 1):
-            train = TrainJob(config, seed, plan.epochs, data_env=plan.data_env, rqmt=plan.rqmt)
-            train.add_alias(f"bisect/{pair}/{label}/seed{seed}/train")
-            if refs is None:
-                scores.append({"seed": seed, "score": train.out_result})
-                continue
+    runs = []
+    for seed in seeds:
+        train = TrainJob(config, seed, plan.epochs, data_env=plan.data_env, rqmt=plan.rqmt)
+        train.add_alias(f"bisect/{pair}/{label}/seed{seed}/train")
+        run = {"seed": seed, "score": train.out_result, "learning_rates": train.out_learning_rates}
+        if refs is not None:
             score = RecognizeScoreJob(config, train.out_train_dir, train.out_result, plan.vocab, refs,
                                       plan.recognition_args, data_env=plan.data_env, rqmt=plan.rqmt)
             score.add_alias(f"bisect/{pair}/{label}/seed{seed}/score")
-            scores.append({"seed": seed, "score": score.out_score})
-        return scores
+            run["score"] = score.out_score
+        runs.append(run)
+    return runs
 
-    for label, path in (("orig", orig_path), ("start", start_path)):
-        entries.append({"label": label, "info": None, "scores": trainings(path, label, plan.baseline_seeds)})
-    suffix = ".py" if orig.endswith(".py") else ".config"
-    for knobs, direction in plan.requests:
-        write = WriteHybridJob(orig_path, start_path, tuple(sorted(knobs)), direction, suffix,
-                               context_files=tuple(content_path(f) for f in plan.context_files),
-                               settings=plan.settings, data_env=plan.data_env)
-        label = f"{direction}.{'+'.join(sorted(knobs))}"
-        write.add_alias(f"bisect/{pair}/{label}/hybrid")
-        entries.append({"label": label, "info": write.out_info,
-                        "scores": trainings(write.out_config, label, plan.seeds)})
-    gather = GatherResultsJob(entries)
+
+def _hybrid_job(orig: str, start: str, knobs: tuple[str, ...], direction: str, plan: Plan, pair: str,
+                merge_leaks: bool = True) -> tuple[WriteHybridJob, str]:
+    write = WriteHybridJob(content_path(orig), content_path(start), tuple(sorted(knobs)), direction,
+                           ".py" if orig.endswith(".py") else ".config", merge_leaks,
+                           context_files=tuple(content_path(f) for f in plan.context_files),
+                           settings=plan.settings, data_env=plan.data_env)
+    label = f"{direction}.{'+'.join(sorted(knobs))}"
+    write.add_alias(f"bisect/{pair}/{label}/hybrid")
+    return write, label
+
+
+def _gather(entries: list[dict[str, Any]], pair: str, title: str, finding: dict | None = None) -> GatherResultsJob:
+    gather = GatherResultsJob(entries, title, finding)
     gather.add_alias(f"bisect/{pair}/results")
     tk.register_output(f"bisect/{pair}/results.json", gather.out_results)
     tk.register_output(f"bisect/{pair}/report.txt", gather.out_report)
+    tk.register_output(f"bisect/{pair}/report", gather.out_report_dir)
     return gather
+
+
+def build_bisection(orig: str, start: str, plan: Plan, pair: str | None = None) -> GatherResultsJob:
+    """Create all jobs of `plan` for the pair and register the gathered results."""
+    pair = _alias(pair or Path(orig).stem)
+    entries: list[dict[str, Any]] = []
+    for label, path in (("orig", orig), ("start", start)):
+        entries.append({"label": label, "info": None,
+                        "runs": _scored_runs(content_path(path), label, range(1, plan.baseline_seeds + 1), plan,
+                                             pair)})
+    for knobs, direction in plan.requests:
+        write, label = _hybrid_job(orig, start, knobs, direction, plan, pair)
+        entries.append({"label": label, "info": write.out_info,
+                        "runs": _scored_runs(write.out_config, label, range(1, plan.seeds + 1), plan, pair)})
+    return _gather(entries, pair, f"config-bisect: {Path(orig).name}")
+
+
+class RunsPending(Exception):
+    """The strategy asked for runs that have not finished yet."""
+
+
+class SisyphusEvaluate:
+    """A strategy's `evaluate(hybrids, seeds)` over Sisyphus jobs: finished scores are read, the others are
+    collected in `pending` (and RunsPending is raised once the whole batch has been looked at)."""
+
+    def __init__(self, orig: str, start: str, plan: Plan, units: dict[str, frozenset[str]], pair: str):
+        self.orig, self.start, self.plan, self.units, self.pair = orig, start, plan, units, pair
+        self.seeds_used: dict[frozenset[str], int] = {}
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.pending: list[tk.Path] = []
+
+    def _entry(self, hybrid: frozenset[str]) -> dict[str, Any]:
+        request = request_for(hybrid, self.units)
+        if request is None:
+            label = "start" if hybrid else "orig"
+            entry = {"label": label, "info": None, "config": content_path(self.start if hybrid else self.orig)}
+        else:
+            write, label = _hybrid_job(self.orig, self.start, tuple(request.knobs), request.direction, self.plan,
+                                       self.pair, merge_leaks=False)
+            entry = {"label": label, "info": write.out_info, "config": write.out_config}
+        return self.entries.setdefault(label, {**entry, "runs": []})
+
+    def __call__(self, hybrids: list[frozenset[str]], seeds: int) -> list[list[Any]]:
+        batch = []
+        for hybrid in hybrids:
+            entry = self._entry(hybrid)
+            first = self.seeds_used.get(hybrid, 0) + 1
+            self.seeds_used[hybrid] = first + seeds - 1
+            runs = _scored_runs(entry["config"], entry["label"], range(first, first + seeds), self.plan, self.pair)
+            entry["runs"] += runs
+            self.pending += [run["score"] for run in runs if not run["score"].available()]
+            batch.append(runs)
+        if self.pending:
+            raise RunsPending()
+        return [[_Run(read_score(run["score"].get_path())["wer"]) for run in runs] for runs in batch]
+
+    def gather_entries(self) -> list[dict[str, Any]]:
+        return [{k: v for k, v in entry.items() if k != "config"} for entry in self.entries.values()]
+
+
+@dataclass
+class _Run:
+    wer: float
+
+
+async def bisect_with_strategy(orig: str, start: str, plan: Plan, strategy: str, units: dict[str, list[str]],
+                               pair: str | None = None) -> GatherResultsJob:
+    """Asynchronous workflow: `strategy` (see attribution.strategies) chooses the hybrids and seeds as the
+    scores come in. Each pass replays the strategy from the beginning over the finished scores (strategies
+    are deterministic given the WERs, and a finished job is the same job on every pass), then waits for the
+    runs it asks for next; the last pass gathers every run and the strategy's finding."""
+    pair = _alias(pair or Path(orig).stem)
+    unit_knobs = {name: frozenset(knobs) for name, knobs in units.items()}
+    while True:
+        evaluate = SisyphusEvaluate(orig, start, plan, unit_knobs, pair)
+        try:
+            finding = STRATEGIES[strategy](list(unit_knobs), evaluate)
+        except RunsPending:
+            await tk.async_run(evaluate.pending)
+            continue
+        summary = {"strategy": finding.strategy, "culprits": sorted(finding.culprits), "runs": finding.runs,
+                   "effects": finding.effects, "notes": finding.notes}
+        return _gather(evaluate.gather_entries(), pair, f"config-bisect ({strategy}): {Path(orig).name}", summary)
 
 
 async def confirm_culprits(orig: str, start: str, plan: Plan, pair: str | None = None, extra_seeds: int = 2,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
+from attribution.report import LabelRuns
 from runner.local import JobResult
 
 
@@ -82,3 +85,15 @@ def verdict(summaries: list[HybridSummary]) -> list[str]:
 
 def to_json(summaries: list[HybridSummary]) -> list[dict]:
     return [asdict(s) for s in summaries]
+
+
+def label_runs(results: list[JobResult], labels: dict[str, tuple[list[str], str | None]]) -> list[LabelRuns]:
+    """The report's input: per label its WERs and per-segment errors (ok runs only)."""
+    runs = []
+    for label, (knobs, direction) in labels.items():
+        ok = [r for r in results if r.label == label and r.status == "ok" and r.wer is not None]
+        errors = [np.array([s["substitutions"] + s["deletions"] + s["insertions"] for s in r.segments]) for r in ok
+                  if r.segments]
+        words = np.array([s["ref_words"] for s in ok[0].segments]) if ok and ok[0].segments else None
+        runs.append(LabelRuns(label, knobs, direction, [r.wer for r in ok], errors, words))
+    return runs

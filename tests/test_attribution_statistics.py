@@ -81,3 +81,5 @@ def test_verdict_sentences():
     strong = difference_interval([17.5, 17.4, 17.6], [21.5, 21.6, 21.4])
     assert verdict("pretrain", strong, strong, 0.1).startswith("pretrain explains 4.00 ± ")
     assert verdict("pretrain", strong, strong, 0.1).endswith("of the 4.00 gap")
+    against = difference_interval([21.5, 21.6, 21.4], [17.5, 17.4, 17.6])
+    assert verdict("optimizer", against, strong, 0.1).startswith("optimizer works against the gap: -4.00 ± ")

@@ -104,3 +104,25 @@ def test_adaptive_finds_exactly_the_additive_culprits_without_noise(culprits, se
     scenario = parse_scenario({"knobs": KNOBS, "orig_wer": 10.0, "effects": culprits, "seed_std": 0.0})
     expected = scenario.culprits()
     assert adaptive(KNOBS, Simulator(scenario, np.random.default_rng(seed))).culprits == expected
+
+
+def test_adaptive_screens_when_the_seed_noise_is_large_against_the_gap():
+    s = parse_scenario({"knobs": [f"k{i:02d}" for i in range(16)], "orig_wer": 17.5, "effects": {"k09": 1.0},
+                        "seed_std": 0.6})
+    findings = [adaptive(list(s.knobs), Simulator(s, np.random.default_rng(seed))) for seed in range(10)]
+    screened = [f for f in findings if any("fractional factorial" in n for n in f.notes)]
+    assert len(screened) >= 5  # the measured noise, not the scenario, sends it there
+    assert all("small against the seed noise" in f.notes[0] for f in screened)
+    assert sum(f.culprits == {"k09"} for f in screened) >= len(screened) - 1
+    assert all(f.runs >= 32 for f in screened)  # every row of the 32-run design
+
+
+def test_adaptive_main_effects_recover_an_additive_model_by_least_squares():
+    from attribution.strategies.adaptive import main_effects
+    from attribution.strategies.common import Evaluator
+
+    s = parse_scenario({"knobs": KNOBS, "orig_wer": 10.0, "effects": {"k1": 1.5, "k4": -0.5}, "seed_std": 0.0})
+    ev = Evaluator(KNOBS, Simulator(s, np.random.default_rng(0)))
+    ev.ensure([frozenset(), frozenset(KNOBS), *(frozenset(KNOBS) - {k} for k in KNOBS)], 1)
+    effects, _, _ = main_effects(ev)
+    assert effects == pytest.approx([1.5 if k == "k1" else -0.5 if k == "k4" else 0.0 for k in KNOBS], abs=1e-9)

@@ -110,9 +110,10 @@ class Evaluator:
         z = STOP_Z if z is None else z
         return self.sample_until(a, b, lambda est, se: abs(est - boundary) > z * se, max_seeds)
 
-    def baselines(self, seeds: int, max_seeds: int | None = None) -> tuple[float, float, bool]:
+    def baselines(self, seeds: int, max_seeds: int | None = None,
+                  futility: float = FUTILITY_Z) -> tuple[float, float, bool]:
         """(gap, its standard error, significant): orig and start with `seeds` seeds each, and one more each
-        (up to `max_seeds`) while the gap is neither significant nor futile (within FUTILITY_Z standard
+        (up to `max_seeds`) while the gap is neither significant nor futile (within `futility` standard
         errors of zero); Bonferroni over the looks keeps false alarms at 5 %."""
         looks, n = 0, seeds
         while True:
@@ -121,7 +122,7 @@ class Evaluator:
             gap = self.mean(self.start) - self.mean(self.orig)
             se = self.se(self.start, self.orig)
             significant = abs(gap) > self.critical(looks) * se
-            if significant or abs(gap) <= FUTILITY_Z * se or n >= (max_seeds or seeds):
+            if significant or abs(gap) <= futility * se or n >= (max_seeds or seeds):
                 break
             n += 1
         self.sign = 1.0 if gap >= 0 else -1.0

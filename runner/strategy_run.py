@@ -1,0 +1,69 @@
+"""A strategy's `evaluate(hybrids, seeds)` on this machine: hybrids written and proven once, each (hybrid, seed)
+trained and scored by the local runner.
+
+Finished jobs are reused (their folders are named by content hash), and the strategies are deterministic
+given the WERs, so rerunning an interrupted bisection replays the same questions and trains only what is new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from common.errors import UserError
+from interpolate.hybrids import HybridResult, hybrid_id
+from interpolate.plan import HybridRequest
+from interpolate.units import Units, request_for
+from runner.local import Job, JobResult, Recognition, run_jobs
+
+
+class LocalEvaluate:
+    """Callable `evaluate(hybrids, seeds)`: per hybrid (the units at start's value), `seeds` new seeds."""
+
+    def __init__(self, orig: str, start: str, units: Units, write_hybrid: Callable[[HybridRequest], HybridResult],
+                 work: Path, recognition: Recognition, env: dict[str, str], parallel: int, epochs: int | None,
+                 retry_failed: bool = False, on_done: Callable[[JobResult], None] | None = None):
+        self.orig, self.start, self.units = orig, start, units
+        self.write_hybrid = write_hybrid
+        self.work, self.recognition, self.env = work, recognition, env
+        self.parallel, self.epochs, self.retry_failed, self.on_done = parallel, epochs, retry_failed, on_done
+        self.seeds_used: dict[frozenset[str], int] = {}
+        self.labels: dict[str, tuple[list[str], str | None]] = {"orig": ([], None), "start": ([], None)}
+        self.results: list[JobResult] = []
+
+    def config_of(self, hybrid: frozenset[str]) -> tuple[str, str]:
+        """(label, config path) of a hybrid; the hybrid file is written (and proven) on first use."""
+        request = request_for(hybrid, self.units)
+        if request is None:
+            return ("orig", self.orig) if not hybrid else ("start", self.start)
+        written = self.write_hybrid(request)
+        if written.status != "ok":
+            raise UserError(f"hybrid {written.id} cannot be written exactly ({written.status}): {written.reason}")
+        self.labels[written.id] = (written.knobs, written.direction)
+        return written.id, written.path
+
+    def __call__(self, hybrids: list[frozenset[str]], seeds: int) -> list[list[JobResult]]:
+        jobs: list[list[Job]] = []
+        for hybrid in hybrids:
+            label, config = self.config_of(hybrid)
+            first = self.seeds_used.get(hybrid, 0) + 1
+            self.seeds_used[hybrid] = first + seeds - 1
+            jobs.append([Job(label, config, seed, self.epochs) for seed in range(first, first + seeds)])
+        flat = [job for group in jobs for job in group]
+        done = run_jobs(flat, self.work, self.recognition, self.env, self.parallel, self.on_done, self.retry_failed)
+        self.results += done
+        failed = [r for r in done if r.status != "ok" or r.wer is None]
+        if failed:
+            r = failed[0]
+            raise UserError(f"{r.label} seed {r.seed} failed: {r.reason} (log: {r.log}); the strategy needs its WER "
+                            f"(fix the cause, then rerun with --retry-failed: finished trainings are kept)", self.work)
+        by_job = dict(zip(flat, done, strict=True))
+        return [[by_job[job] for job in group] for group in jobs]
+
+
+def hybrid_label(hybrid: frozenset[str], units: Units) -> str:
+    """How a strategy's hybrid is named in the results (as `LocalEvaluate` labels it)."""
+    request = request_for(hybrid, units)
+    if request is None:
+        return "orig" if not hybrid else "start"
+    return hybrid_id(request)

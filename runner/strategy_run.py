@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common.errors import UserError
-from interpolate.hybrids import HybridResult, hybrid_id
+from interpolate.hybrids import HybridResult
 from interpolate.plan import HybridRequest
 from interpolate.units import Units, request_for
 from runner.local import Job, JobResult, Recognition, run_jobs
@@ -60,10 +60,3 @@ class LocalEvaluate:
         by_job = dict(zip(flat, done, strict=True))
         return [[by_job[job] for job in group] for group in jobs]
 
-
-def hybrid_label(hybrid: frozenset[str], units: Units) -> str:
-    """How a strategy's hybrid is named in the results (as `LocalEvaluate` labels it)."""
-    request = request_for(hybrid, units)
-    if request is None:
-        return "orig" if not hybrid else "start"
-    return hybrid_id(request)

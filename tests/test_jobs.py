@@ -105,3 +105,20 @@ def test_a_failing_job_stops_the_manager_with_its_folder(tmp_path, monkeypatch):
                                       "-o", str(setup)])
     assert result.exit_code == 2
     assert "the bisection did not finish (failed jobs:" in result.output
+
+
+def test_dry_run_with_a_strategy_writes_an_async_workflow_over_the_units(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
+    setup = tmp_path / "setup"
+    result = CliRunner().invoke(cli, ["submit", str(ORIG), str(START), "-o", str(setup), "--strategy", "adaptive",
+                                      "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "strategy adaptive over 5 units (optimizer, batching, pretrain, l2, dropout)" in result.output
+    tree = ast.parse((setup / "config" / "bisect.py").read_text())
+    py = next(n for n in tree.body if getattr(n, "name", None) == "py")
+    assert isinstance(py, ast.AsyncFunctionDef) and "strategy_demo_ctc" in ast.unparse(py)
+    units = next(n.value for n in tree.body if isinstance(n, ast.Assign) and ast.unparse(n.targets[0]) == "UNITS")
+    assert ast.literal_eval(units) == {k: [k] for k in ("optimizer", "batching", "pretrain", "l2", "dropout")}
+    refused = CliRunner().invoke(cli, ["submit", str(ORIG), str(START), "-o", str(setup), "--strategy", "adaptive",
+                                       "--knobs", "l2", "--dry-run"])
+    assert refused.exit_code == 2 and "--strategy chooses the hybrids itself" in refused.output

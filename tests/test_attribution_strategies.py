@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attribution.scenario import CULPRIT_SHARE, parse_scenario
-from attribution.simulator import Simulator
+from attribution.simulator import Run, Simulator
 from attribution.strategies import STRATEGIES, adaptive, ddmin, one_at_a_time, screening
 from attribution.strategies.screening import aliases, design
 
@@ -126,3 +126,34 @@ def test_adaptive_main_effects_recover_an_additive_model_by_least_squares():
     ev.ensure([frozenset(), frozenset(KNOBS), *(frozenset(KNOBS) - {k} for k in KNOBS)], 1)
     effects, _, _ = main_effects(ev)
     assert effects == pytest.approx([1.5 if k == "k1" else -0.5 if k == "k4" else 0.0 for k in KNOBS], abs=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_a_strategy_replayed_over_the_same_wers_asks_the_same_questions(name, seed):
+    """`run --strategy` resumes and the Sisyphus workflow advances by replaying the strategy over finished
+    runs: given the same WERs for the same (hybrid, seed), it must ask the same questions in the same order."""
+    scenario = parse_scenario({"knobs": [f"k{i}" for i in range(6)], "orig_wer": 15.0,
+                               "effects": {"k1": 1.0, "k4": 0.6}, "seed_std": 0.3})
+    simulator = Simulator(scenario, np.random.default_rng(seed))
+    first = STRATEGIES[name](list(scenario.knobs), simulator)
+    recorded: dict[frozenset[str], list] = {}
+    for hybrid, wer in simulator.log:
+        recorded.setdefault(hybrid, []).append(wer)
+    asked: list[tuple[frozenset[str], int]] = []
+    used: dict[frozenset[str], int] = {}
+
+    def replay(hybrids, seeds):
+        runs = []
+        for hybrid in hybrids:
+            start = used.get(hybrid, 0)
+            used[hybrid] = start + seeds
+            asked.append((hybrid, seeds))
+            runs.append([Run(w) for w in recorded[hybrid][start:start + seeds]])
+        return runs
+
+    second = STRATEGIES[name](list(scenario.knobs), replay)
+    assert (second.culprits, second.runs, second.effects, second.notes) == (first.culprits, first.runs,
+                                                                            first.effects, first.notes)
+    assert sum(seeds for _, seeds in asked) == simulator.runs

@@ -55,13 +55,14 @@ def plan(orig: str, start: str, strategy: str, seeds: int, cost_per_run: float, 
     if not knobs:
         raise UserError("the pair differs in no switchable knob: nothing to plan")
     kwargs = {"seeds": seeds} if strategy in ("one-at-a-time", "ddmin", "greedy") else {}
-    runs = []
+    runs, rounds = [], []
     for trial in range(trials):
         culprit = knobs[trial % len(knobs)]
         scenario = parse_scenario({"knobs": knobs, "orig_wer": 10.0, "effects": {culprit: 1.0}, "seed_std": noise})
         simulator = Simulator(scenario, np.random.default_rng([trial]))
         STRATEGIES[strategy](knobs, simulator, **kwargs)
         runs.append(simulator.runs)
+        rounds.append(simulator.batches)
         if trial == 0:
             first = list(dict.fromkeys(h for h, _ in simulator.log))[:8]
     click.echo(f"{strategy} on {len(knobs)} knobs ({', '.join(knobs)}):")
@@ -71,3 +72,5 @@ def plan(orig: str, start: str, strategy: str, seeds: int, cost_per_run: float, 
     mean, p95 = float(np.mean(runs)), float(np.percentile(runs, 95))
     click.echo(f"expected trainings: {mean:.1f} (95th percentile {p95:.0f}); GPU-hours: {mean * cost_per_run:.0f} "
                f"(95th percentile {p95 * cost_per_run:.0f}) at {cost_per_run:g} per training")
+    click.echo(f"expected rounds (batches that wait for the one before; wall time in trainings): "
+               f"{float(np.mean(rounds)):.1f}")

@@ -7,6 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from attribution.benchmark import score_strategy
+from attribution.scenario import parse_scenario
 from attribution.strategies import STRATEGIES
 from bisect_cli.main import cli
 from tests.conftest import PROJECT_ROOT
@@ -38,6 +40,14 @@ def test_simulate_plain_table_and_same_seed_same_numbers(tmp_path):
     first, second = (CliRunner().invoke(cli, args) for _ in range(2))
     assert first.exit_code == 0 and first.output == second.output
     assert "culprits k3" in first.output and first.output.splitlines()[1].split()[:2] == ["strategy", "success"]
+    assert first.output.splitlines()[1].endswith("mean rounds")
+
+
+def test_rounds_count_the_batches_that_wait_for_each_other(tmp_path):
+    scenario = parse_scenario(GOOD)
+    screen = score_strategy(scenario, "screening", 3, seed=0)
+    assert screen.mean_rounds == 1.0  # the whole design in one batch
+    assert score_strategy(scenario, "adaptive", 3, seed=0).mean_rounds > 2  # baselines, then question by question
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -60,3 +70,4 @@ def test_plan_lists_first_hybrids_and_expected_cost():
     assert "one-at-a-time on 5 knobs" in result.output and "  orig\n  start\n" in result.output
     # one-at-a-time, both directions, 2 seeds: 2 baselines + 2 hybrids per knob, all x 2 seeds = 24 trainings
     assert "expected trainings: 24.0" in result.output and "GPU-hours: 240" in result.output
+    assert "expected rounds (batches that wait for the one before; wall time in trainings): 2.0" in result.output

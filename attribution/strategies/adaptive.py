@@ -15,8 +15,8 @@ fractional-factorial screen when the seed noise is large against the gap.
    sequential test: one seed, another only while the answer is unclear. The knob is kept when its own
    knock-in effect is closer to what the path promised than to zero, at least 20 % of the gap and significant
    (seeds added while that is unclear); otherwise the turn was wrong and the knob is set aside. Repeat while
-   what is left of the gap (at least two seeds of `base`, up to two more while it is beyond 1.5 standard
-   errors but not significant) is distinguishable from noise and, with more seeds, at least a culprit's share
+   what is left of the gap (one seed of `base`, up to two more while it is beyond one standard error but
+   not significant) is distinguishable from noise and, with more seeds, at least a culprit's share
    (at most `max_wrong_turns` knobs set aside).
 4. Knock-out check. A culprit whose knock-out effect (orig with only it from start) is clearly below half its
    knock-in effect acts together with a knob still at start's value (seeds are added until a sequential

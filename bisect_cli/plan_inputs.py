@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+
+import click
 
 from common.errors import UserError
 from demo.task import ensure_demo_data
+from interpolate.hybrids import HybridResult, make_hybrid, switch_units
 from interpolate.plan import DIRECTIONS, HybridRequest
+from interpolate.units import Units
+from knobs import LoadContext, PairDiff, diff_configs, load_pair, load_rules
 from runner.local import Recognition
 
 DEMO_ENV = "CONFIG_BISECT_DEMO_DATA"
@@ -51,3 +57,22 @@ def recognition_setup(orig: Path, start: Path, vocab_file: str | None, refs: str
             raise UserError(f"cannot read the vocabulary: {exc}", vocab_file) from None
         recognition = Recognition(_labels(vocab), str(Path(refs).resolve()))
     return env, recognition
+
+
+def strategy_units(orig: Path, start: Path, out_dir: Path, context: LoadContext, rules_file: str | None = None
+                   ) -> tuple[Units, PairDiff, Callable[[HybridRequest], HybridResult]]:
+    """(units, diff, writer of proven hybrids into `out_dir`) for a strategy over the pair; knobs whose hybrid
+    cannot be written are left out with a line saying why."""
+    rules = load_rules(rules_file)
+    orig_config, start_config = load_pair(str(orig), str(start), context)
+    diff = diff_configs(orig_config, start_config, rules)
+    units, left_out = switch_units(orig_config, start_config, diff, out_dir, context, rules)
+    for h in left_out:
+        click.echo(f"knob {'+'.join(h.knobs)} left out: its hybrid {h.status}: {h.reason}")
+    if not units:
+        raise UserError("the pair differs in no knob that can be switched: nothing to bisect")
+
+    def write_hybrid(request: HybridRequest) -> HybridResult:
+        return make_hybrid(orig_config, start_config, diff, request, out_dir, context, rules)
+
+    return units, diff, write_hybrid

@@ -18,12 +18,11 @@ from attribution.report import write_report
 from attribution.strategies import STRATEGIES, Finding
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.options import debug_option
-from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from
+from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from, strategy_units
 from common.atomic import write_atomic
 from common.errors import UserError
-from interpolate.hybrids import HybridResult, make_hybrid, make_hybrids, switch_units, write_manifest
+from interpolate.hybrids import make_hybrids, write_manifest
 from interpolate.plan import DIRECTIONS
-from knobs import diff_configs, load_pair, load_rules
 from knobs.pairing import pair_paths
 from runner import steps
 from runner.local import Job, JobResult, Recognition, run_jobs
@@ -88,13 +87,12 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
     parting = parting_epochs(curves)
     lines = verdict(summaries)
     if finding is not None:
-        lines += finding_lines(finding)
+        lines += finding.summary()
     payload = {"orig": str(orig_path), "start": str(start_path), "jobs": [r.__dict__ for r in results],
                "hybrids": to_json(summaries), "verdict": lines, "scorer": "test WER" if recognition else "dev error",
                "dev_curves_part_from_start": parting}
     if finding is not None:
-        payload["strategy"] = {"name": finding.strategy, "culprits": sorted(finding.culprits),
-                               "trainings": finding.runs, "effects": finding.effects, "notes": finding.notes}
+        payload["strategy"] = finding.to_json()
     write_atomic(work / "results.json", json.dumps(payload, indent=1) + "\n")
     if recognition is not None and summaries[0].wer_mean is not None and summaries[1].wer_mean is not None:
         report_md, report_html = write_report(work, label_runs(results, labels),
@@ -131,21 +129,7 @@ def _run_strategy(orig_path: Path, start_path: Path, work: Path, strategy: str, 
                   retry_failed: bool, recognition: Recognition, env: dict[str, str], context, rules_file: str | None,
                   epochs: int | None) -> tuple[Finding, list[JobResult], dict[str, tuple[list[str], str | None]]]:
     """The strategy asks for hybrids and seeds as it learns; each batch is trained before it asks again."""
-    rules = load_rules(rules_file)
-    orig, start = load_pair(str(orig_path), str(start_path), context)
-    diff = diff_configs(orig, start, rules)
-    units, left_out = switch_units(orig, start, diff, work / "hybrids", context, rules)
-    for h in left_out:
-        print(f"knob {'+'.join(h.knobs)} left out: its hybrid {h.status}: {h.reason}", flush=True)
-    if not units:
-        raise UserError("the pair differs in no knob that can be switched: nothing to bisect")
-    written: dict[frozenset[str], HybridResult] = {}
-
-    def write_hybrid(request) -> HybridResult:
-        if request.knobs not in written or written[request.knobs].direction != request.direction:
-            written[request.knobs] = make_hybrid(orig, start, diff, request, work / "hybrids", context, rules)
-        return written[request.knobs]
-
+    units, diff, write_hybrid = strategy_units(orig_path, start_path, work / "hybrids", context, rules_file)
     count = 0
 
     def log_line(result: JobResult) -> None:
@@ -159,15 +143,8 @@ def _run_strategy(orig_path: Path, start_path: Path, work: Path, strategy: str, 
     function = STRATEGIES[strategy]
     kwargs = {"seeds": seeds} if seeds and "seeds" in inspect.signature(function).parameters else {}
     finding = function(list(units), evaluate, **kwargs)
-    write_manifest(work / "hybrids", diff, list(written.values()))
+    write_manifest(work / "hybrids", diff, list(evaluate.written.values()))
     return finding, evaluate.results, evaluate.labels
-
-
-def finding_lines(finding: Finding) -> list[str]:
-    culprits = ", ".join(sorted(finding.culprits)) or "none: the gap is noise"
-    effects = "; ".join(f"{k} {v:+.2f}" for k, v in sorted(finding.effects.items()))
-    return [f"strategy {finding.strategy}: culprits {culprits} ({finding.runs} trainings)"
-            + (f"; effects {effects}" if effects else ""), *finding.notes]
 
 
 def dev_curves(results: list[JobResult], work: Path, key: str = "dev_error") -> dict[tuple[str, int], Curve]:

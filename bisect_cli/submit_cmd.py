@@ -17,12 +17,12 @@ import click
 from attribution.strategies import STRATEGIES
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.options import debug_option
-from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from
+from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from, strategy_units
 from common.atomic import write_atomic
 from common.errors import UserError
-from interpolate.hybrids import one_at_a_time, switch_units
+from interpolate.hybrids import one_at_a_time
 from interpolate.plan import DIRECTIONS
-from knobs import compare, diff_configs, load_pair, load_rules
+from knobs import compare
 from knobs.pairing import pair_paths
 
 INSTALL_HINT = ("RWTH Sisyphus is not installed (it is not the PyPI package `sisyphus`): install it from its "
@@ -149,20 +149,6 @@ def run_manager(sis: Path, setup: Path) -> str:
     return lines[-1] if lines else ""
 
 
-def strategy_units(orig: Path, start: Path, context) -> dict[str, list[str]]:
-    """The units a strategy switches (see `interpolate.hybrids.switch_units`), proven in a scratch folder."""
-    rules = load_rules()
-    orig_config, start_config = load_pair(str(orig), str(start), context)
-    diff = diff_configs(orig_config, start_config, rules)
-    with tempfile.TemporaryDirectory() as scratch:
-        units, left_out = switch_units(orig_config, start_config, diff, Path(scratch), context, rules)
-    for h in left_out:
-        click.echo(f"knob {'+'.join(h.knobs)} left out: its hybrid {h.status}: {h.reason}")
-    if not units:
-        raise UserError("the pair differs in no knob that can be switched: nothing to bisect")
-    return {name: sorted(knobs) for name, knobs in units.items()}
-
-
 def parse_rqmt(items: tuple[str, ...]) -> dict:
     rqmt = {}
     for item in items:
@@ -217,7 +203,9 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     if strategy:
         if knob_list or direction != "both" or confirm_seeds:
             raise UserError("--strategy chooses the hybrids itself: leave out --knobs, --direction and --confirm-seeds")
-        units = strategy_units(orig_path, start_path, context)
+        with tempfile.TemporaryDirectory() as scratch:  # the units are proven by writing hybrids: not kept
+            found, _, _ = strategy_units(orig_path, start_path, Path(scratch), context)
+        units = {name: sorted(knobs) for name, knobs in found.items()}
         requests = []
     else:
         directions = directions_of(direction)

@@ -138,7 +138,7 @@ class GatherResultsJob(_BisectJob):
     def __init__(self, entries: list[dict[str, Any]], title: str = "config-bisect", finding: dict | None = None):
         """:param entries: [{"label", "info" (WriteHybridJob.out_info or None),
             "runs": [{"seed", "score", "learning_rates"}]}]
-        :param finding: a strategy's answer ({"strategy", "culprits", "runs", "effects", "notes"}), if any"""
+        :param finding: a strategy's answer (`Finding.to_json()`), if any"""
         self.entries, self.title, self.finding = entries, title, finding
         self.out_results = self.output_path("results.json")
         self.out_report = self.output_path("report.txt")
@@ -172,12 +172,9 @@ class GatherResultsJob(_BisectJob):
                     curves.append(curve)
         summaries = summarize(results, labels)
         lines = verdict(summaries)
-        finding = None
-        if self.finding is not None:
-            f = self.finding
-            finding = Finding(f["strategy"], frozenset(f["culprits"]), f["runs"], f["effects"], f["notes"])
-            lines.append(f"strategy {f['strategy']}: culprits {', '.join(f['culprits']) or 'none: the gap is noise'}"
-                         f" ({f['runs']} trainings)")
+        finding = None if self.finding is None else Finding.from_json(self.finding)
+        if finding is not None:
+            lines += finding.summary()
         payload = {"hybrids": to_json(summaries), "verdict": lines, "strategy": self.finding,
                    "runs": [{"label": r.label, "seed": r.seed, "wer": r.wer} for r in results]}
         write_atomic(self.out_results.get_path(), json.dumps(payload, indent=1) + "\n")

@@ -17,7 +17,7 @@ from typing import Any
 
 from sisyphus import tk
 
-from attribution.strategies import STRATEGIES
+from attribution.strategies import STRATEGIES, SeedNumbers
 from interpolate.units import request_for
 from jobs.bisect_jobs import GatherResultsJob, RecognizeScoreJob, TrainJob, WriteHybridJob, read_score
 
@@ -111,7 +111,7 @@ class SisyphusEvaluate:
 
     def __init__(self, orig: str, start: str, plan: Plan, units: dict[str, frozenset[str]], pair: str):
         self.orig, self.start, self.plan, self.units, self.pair = orig, start, plan, units, pair
-        self.seeds_used: dict[frozenset[str], int] = {}
+        self.seeds = SeedNumbers()
         self.entries: dict[str, dict[str, Any]] = {}
         self.pending: list[tk.Path] = []
 
@@ -130,9 +130,8 @@ class SisyphusEvaluate:
         batch = []
         for hybrid in hybrids:
             entry = self._entry(hybrid)
-            first = self.seeds_used.get(hybrid, 0) + 1
-            self.seeds_used[hybrid] = first + seeds - 1
-            runs = _scored_runs(entry["config"], entry["label"], range(first, first + seeds), self.plan, self.pair)
+            runs = _scored_runs(entry["config"], entry["label"], self.seeds.take(hybrid, seeds), self.plan,
+                                self.pair)
             entry["runs"] += runs
             self.pending += [run["score"] for run in runs if not run["score"].available()]
             batch.append(runs)
@@ -164,9 +163,8 @@ async def bisect_with_strategy(orig: str, start: str, plan: Plan, strategy: str,
         except RunsPending:
             await tk.async_run(evaluate.pending)
             continue
-        summary = {"strategy": finding.strategy, "culprits": sorted(finding.culprits), "runs": finding.runs,
-                   "effects": finding.effects, "notes": finding.notes}
-        return _gather(evaluate.gather_entries(), pair, f"config-bisect ({strategy}): {Path(orig).name}", summary)
+        return _gather(evaluate.gather_entries(), pair, f"config-bisect ({strategy}): {Path(orig).name}",
+                       finding.to_json())
 
 
 async def confirm_culprits(orig: str, start: str, plan: Plan, pair: str | None = None, extra_seeds: int = 2,

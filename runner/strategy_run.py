@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from attribution.strategies import SeedNumbers
 from common.errors import UserError
 from interpolate.hybrids import HybridResult
 from interpolate.plan import HybridRequest
@@ -27,7 +28,8 @@ class LocalEvaluate:
         self.write_hybrid = write_hybrid
         self.work, self.recognition, self.env = work, recognition, env
         self.parallel, self.epochs, self.retry_failed, self.on_done = parallel, epochs, retry_failed, on_done
-        self.seeds_used: dict[frozenset[str], int] = {}
+        self.seeds = SeedNumbers()
+        self.written: dict[HybridRequest, HybridResult] = {}
         self.labels: dict[str, tuple[list[str], str | None]] = {"orig": ([], None), "start": ([], None)}
         self.results: list[JobResult] = []
 
@@ -36,7 +38,9 @@ class LocalEvaluate:
         request = request_for(hybrid, self.units)
         if request is None:
             return ("orig", self.orig) if not hybrid else ("start", self.start)
-        written = self.write_hybrid(request)
+        if request not in self.written:
+            self.written[request] = self.write_hybrid(request)
+        written = self.written[request]
         if written.status != "ok":
             raise UserError(f"hybrid {written.id} cannot be written exactly ({written.status}): {written.reason}")
         self.labels[written.id] = (written.knobs, written.direction)
@@ -46,9 +50,7 @@ class LocalEvaluate:
         jobs: list[list[Job]] = []
         for hybrid in hybrids:
             label, config = self.config_of(hybrid)
-            first = self.seeds_used.get(hybrid, 0) + 1
-            self.seeds_used[hybrid] = first + seeds - 1
-            jobs.append([Job(label, config, seed, self.epochs) for seed in range(first, first + seeds)])
+            jobs.append([Job(label, config, seed, self.epochs) for seed in self.seeds.take(hybrid, seeds)])
         flat = [job for group in jobs for job in group]
         done = run_jobs(flat, self.work, self.recognition, self.env, self.parallel, self.on_done, self.retry_failed)
         self.results += done

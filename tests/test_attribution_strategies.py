@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -10,7 +12,7 @@ from hypothesis import strategies as st
 
 from attribution.scenario import CULPRIT_SHARE, parse_scenario
 from attribution.simulator import Run, Simulator
-from attribution.strategies import STRATEGIES, adaptive, ddmin, one_at_a_time, screening
+from attribution.strategies import STRATEGIES, Finding, SeedNumbers, adaptive, ddmin, one_at_a_time, screening
 from attribution.strategies.screening import aliases, design
 
 KNOBS = [f"k{i}" for i in range(8)]
@@ -157,3 +159,12 @@ def test_a_strategy_replayed_over_the_same_wers_asks_the_same_questions(name, se
     assert (second.culprits, second.runs, second.effects, second.notes) == (first.culprits, first.runs,
                                                                             first.effects, first.notes)
     assert sum(seeds for _, seeds in asked) == simulator.runs
+
+
+def test_a_finding_survives_json_and_seed_numbers_continue_per_hybrid():
+    finding = Finding("adaptive", frozenset({"lr", "l2"}), 14, {"lr": 0.4}, ["lr: the partner of l2"])
+    assert Finding.from_json(json.loads(json.dumps(finding.to_json()))) == finding
+    assert finding.summary()[0] == "strategy adaptive: culprits l2, lr (14 trainings); effects lr +0.40"
+    seeds = SeedNumbers()
+    assert list(seeds.take(frozenset({"lr"}), 2)) == [1, 2] and list(seeds.take(frozenset(), 1)) == [1]
+    assert list(seeds.take(frozenset({"lr"}), 1)) == [3]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from attribution.strategies.adaptive import adaptive
-from attribution.strategies.common import Evaluate, Evaluator, Finding
+from attribution.strategies.common import Evaluate, Evaluator, Finding, SeedNumbers
 from attribution.strategies.ddmin import ddmin
 from attribution.strategies.greedy import greedy
 from attribution.strategies.one_at_a_time import one_at_a_time
@@ -21,5 +21,5 @@ STRATEGIES: dict[str, Callable[..., Finding]] = {
     "adaptive": adaptive,
 }
 
-__all__ = ["STRATEGIES", "Evaluate", "Evaluator", "Finding", "adaptive", "ddmin", "greedy", "one_at_a_time",
-           "screening"]
+__all__ = ["STRATEGIES", "Evaluate", "Evaluator", "Finding", "SeedNumbers", "adaptive", "ddmin", "greedy",
+           "one_at_a_time", "screening"]

@@ -38,6 +38,33 @@ class Finding:
     effects: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    def to_json(self) -> dict:
+        return {"strategy": self.strategy, "culprits": sorted(self.culprits), "runs": self.runs,
+                "effects": self.effects, "notes": self.notes}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Finding:
+        return cls(data["strategy"], frozenset(data["culprits"]), data["runs"], data["effects"], data["notes"])
+
+    def summary(self) -> list[str]:
+        """Verdict lines: the culprits with their effects and trainings, then the notes."""
+        culprits = ", ".join(sorted(self.culprits)) or "none: the gap is noise"
+        effects = "; ".join(f"{k} {v:+.2f}" for k, v in sorted(self.effects.items()))
+        return [f"strategy {self.strategy}: culprits {culprits} ({self.runs} trainings)"
+                + (f"; effects {effects}" if effects else ""), *self.notes]
+
+
+class SeedNumbers:
+    """Seed numbers for an `evaluate` callback: each call asks for new seeds of a hybrid, numbered on from 1."""
+
+    def __init__(self) -> None:
+        self.used: dict[Hybrid, int] = {}
+
+    def take(self, hybrid: Hybrid, count: int) -> range:
+        first = self.used.get(hybrid, 0) + 1
+        self.used[hybrid] = first + count - 1
+        return range(first, first + count)
+
 
 class Evaluator:
     """Caches the WERs per hybrid; trains more seeds (in one batch per call) only when asked for more.

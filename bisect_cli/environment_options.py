@@ -1,0 +1,47 @@
+"""Options shared by the commands that train or compare: each side's environment file (`--orig-env`,
+`--start-env`) and, for `run`/`submit`, the user's original training logs (`--orig-log`, `--start-log`)."""
+
+from __future__ import annotations
+
+import click
+
+from artefacts.training_log import parse_training_log
+from knobs.diff import PairDiff
+from knobs.environment import with_environment_knobs
+from runner.pair_environments import PairEnvironments
+
+
+def environment_options(command):
+    for decorator in reversed([
+        click.option("--orig-env", "orig_env", type=click.Path(dir_okay=False),
+                     help="Environment file (JSON or TOML: python, returnn_root, env, engine_rqmt) orig trains in; "
+                          "default: this tool's Python and RETURNN."),
+        click.option("--start-env", "start_env", type=click.Path(dir_okay=False),
+                     help="Environment file start trains in (see --orig-env)."),
+    ]):
+        command = decorator(command)
+    return command
+
+
+def original_log_options(command):
+    for decorator in reversed([
+        click.option("--orig-log", "orig_log", type=click.Path(dir_okay=False),
+                     help="The log (or stdout) of orig's original training: its environment is compared with the "
+                          "one the bisection trains in."),
+        click.option("--start-log", "start_log", type=click.Path(dir_okay=False),
+                     help="The log of start's original training (see --orig-log)."),
+    ]):
+        command = decorator(command)
+    return command
+
+
+def original_logs(orig_log: str | None, start_log: str | None) -> dict[str, dict | None]:
+    """side -> the environment facts of the user's original training log (read now: a bad log is refused before
+    anything trains)."""
+    return {side: ({**parse_training_log(path).to_json(), "log": path} if path else None)
+            for side, path in (("orig", orig_log), ("start", start_log))}
+
+
+def diff_with_environments(diff: PairDiff, environments: PairEnvironments, compare_hardware: bool = True) -> PairDiff:
+    knobs, equivalent = environments.knobs(compare_hardware)
+    return with_environment_knobs(diff, knobs, equivalent) if environments.active else diff

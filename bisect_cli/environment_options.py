@@ -8,6 +8,7 @@ import click
 from artefacts.training_log import parse_training_log
 from knobs.diff import PairDiff
 from knobs.environment import with_environment_knobs
+from runner.environment_facts import environments_section
 from runner.pair_environments import PairEnvironments
 
 
@@ -45,3 +46,13 @@ def original_logs(orig_log: str | None, start_log: str | None) -> dict[str, dict
 def diff_with_environments(diff: PairDiff, environments: PairEnvironments, compare_hardware: bool = True) -> PairDiff:
     knobs, equivalent = environments.knobs(compare_hardware)
     return with_environment_knobs(diff, knobs, equivalent) if environments.active else diff
+
+
+def environments_payload(environments: PairEnvironments, runs: list, original: dict[str, dict | None],
+                         compare_hardware: bool = False) -> dict | None:
+    """results.json's `environments` (None when no environment file and no original log was given)."""
+    if not environments.active and not any(original.values()):
+        return None
+    knobs, _ = environments.knobs(compare_hardware)
+    records = [{"name": k.name, "fields": k.fields, "summary": k.summary} for k in knobs]
+    return environments_section(environments.to_json(), records, environments.run_records(runs), original)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.environment import SIDES
+from runner.environment import FIELDS, SIDES
 
 PROMISED = ("returnn_version", "returnn_git", "tensorflow", "python_version")  # what a probe can promise
 REPRODUCED = (*PROMISED, "pytorch", "gpu")  # what decides whether the bisection ran as the original did
+DEFAULT_NAME = "this tool's Python"
 
 
 def differing(a: dict[str, Any], b: dict[str, Any], facts: tuple[str, ...]) -> list[str]:
@@ -20,6 +21,26 @@ def differing(a: dict[str, Any], b: dict[str, Any], facts: tuple[str, ...]) -> l
 
 def _values(facts: dict[str, Any], names: list[str]) -> str:
     return ", ".join(f"{name} {facts[name]}" for name in names)
+
+
+def describe_spec(spec: dict[str, Any] | None, pair: dict[str, Any]) -> str:
+    """Which side's environment a spec is ("orig's (FILE)"), or which fields it takes from which side."""
+    if spec is None:
+        return DEFAULT_NAME
+    for side in SIDES:
+        if spec == pair[side]["spec"]:
+            return f"{side}'s ({pair[side]['file'] or DEFAULT_NAME})"
+    mixed = [f"{name} from {side}" for name in FIELDS for side in SIDES
+             if pair["orig"]["spec"][name] != pair["start"]["spec"][name] and spec[name] == pair[side]["spec"][name]]
+    return "mixed: " + ", ".join(mixed)
+
+
+def run_record(label: str, seed: int, spec: dict[str, Any] | None, pair: dict[str, Any],
+               promised: dict[str, Any] | None, logged: dict[str, Any] | None) -> dict[str, Any]:
+    """One training for the section: its environment, what that promised (its probe), what its log states."""
+    recorded = {k: v for k, v in (logged or {}).items() if k in REPRODUCED or k == "python"}
+    return {"label": label, "seed": seed, "environment": describe_spec(spec, pair), "promised": promised,
+            "recorded": recorded or None}
 
 
 def promise_warnings(runs: list[dict[str, Any]]) -> list[str]:

@@ -12,7 +12,7 @@ from knobs.environment import EnvironmentKnob, SideEnvironment, environment_knob
 from knobs.loader import LoadContext, load_pair
 from knobs.requirements import Requirements, requirements_of
 from runner.environment import FIELDS, SIDES, Environment, compose, describe_sides, environment_of, from_spec
-from runner.environment_facts import REPRODUCED
+from runner.environment_facts import run_record
 from runner.probe import Probe, probe
 
 
@@ -63,14 +63,9 @@ class PairEnvironments:
         """Per finished job (`JobResult`s): its environment, what that promised (its probe) and what its log
         states; the input of `environment_facts.environments_section`."""
         pair = self.to_json()
-        records = []
-        for run in runs:
-            spec = run.environment_spec
-            promised = probe(from_spec(spec)).facts() if spec else None
-            recorded = {k: v for k, v in (run.environment or {}).items() if k in REPRODUCED or k == "python"}
-            records.append({"label": run.label, "seed": run.seed, "environment": describe_spec(spec, pair),
-                            "promised": promised, "recorded": recorded or None})
-        return records
+        return [run_record(run.label, run.seed, run.environment_spec, pair,
+                           probe(from_spec(run.environment_spec)).facts() if run.environment_spec else None,
+                           run.environment) for run in runs]
 
 
 def hybrid_base_side(direction: str | None, label: str) -> str:
@@ -89,14 +84,3 @@ def baseline_requirements(orig: Path, start: Path, context: LoadContext) -> dict
     loaded = load_pair(orig, start, context)
     return {side: requirements_of(config) for side, config in zip(SIDES, loaded, strict=True)}
 
-
-def describe_spec(spec: dict[str, Any] | None, pair: dict[str, Any]) -> str:
-    """Which side's environment a spec is ("orig's (FILE)"), or which fields it takes from which side."""
-    if spec is None:
-        return "the tool's own Python"
-    for side in SIDES:
-        if spec == pair[side]["spec"]:
-            return f"{side}'s ({pair[side]['file'] or 'the tool’s own Python'})"
-    mixed = [f"{name} from {side}" for name in FIELDS for side in SIDES
-             if pair["orig"]["spec"][name] != pair["start"]["spec"][name] and spec[name] == pair[side]["spec"][name]]
-    return "mixed: " + ", ".join(mixed)

@@ -8,7 +8,7 @@ import click
 from artefacts.training_log import parse_training_log
 from knobs.diff import PairDiff
 from knobs.environment import with_environment_knobs
-from runner.environment_facts import environments_section
+from runner.environment_facts import section_from_report
 from runner.pair_environments import PairEnvironments
 
 
@@ -53,6 +53,5 @@ def environments_payload(environments: PairEnvironments, runs: list, original: d
     """results.json's `environments` (None when no environment file and no original log was given)."""
     if not environments.active and not any(original.values()):
         return None
-    knobs, _ = environments.knobs(compare_hardware)
-    records = [{"name": k.name, "fields": k.fields, "summary": k.summary} for k in knobs]
-    return environments_section(environments.to_json(), records, environments.run_records(runs), original)
+    report = environments.report(original, [run.environment_spec for run in runs], compare_hardware)
+    return section_from_report(report, runs)

@@ -5,6 +5,7 @@ whose environment the bisection did not reproduce. Pure functions over plain dat
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from runner.environment import FIELDS, SIDES
@@ -101,3 +102,17 @@ def environments_section(pair: dict[str, Any], knobs: list[dict[str, Any]], runs
              for side in SIDES}
     return {"sides": sides, "knobs": knobs, "runs": runs, "warnings": promise_warnings(runs),
             "original": original_sentences(trained, original, [k["name"] for k in knobs])}
+
+
+def spec_key(spec: dict[str, Any] | None) -> str:
+    return json.dumps(spec, sort_keys=True)
+
+
+def section_from_report(report: dict[str, Any], runs: list[Any]) -> dict[str, Any]:
+    """The section from a bisection's environment report (`PairEnvironments.report`: "pair", "knobs",
+    "original", "promised" [[spec, probed facts], ...]) and its finished trainings (`JobResult`s: label, seed,
+    environment_spec, environment)."""
+    promised = {spec_key(spec): facts for spec, facts in report["promised"]}
+    records = [run_record(run.label, run.seed, run.environment_spec, report["pair"],
+                          promised.get(spec_key(run.environment_spec)), run.environment) for run in runs]
+    return environments_section(report["pair"], report["knobs"], records, report["original"])

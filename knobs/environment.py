@@ -96,7 +96,7 @@ def environment_knobs(orig: SideEnvironment, start: SideEnvironment, compare_har
     knobs = []
     for group in groups:
         name = group[0] if len(groups) > 1 and len(group) == 1 else ENVIRONMENT
-        items = [c for facet in group for c in changes[facet]]
+        items = list({c.path: c for facet in group for c in changes[facet]}.values())  # python: once per knob
         knobs.append(EnvironmentKnob(name=name, category=CATEGORY, changes=items, summary=_summary(items),
                                      fields=sorted(set().union(*(fields[f] for f in group)))))
     equivalent = []

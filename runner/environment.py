@@ -36,7 +36,7 @@ class Environment:
     returnn_root: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     engine_rqmt: dict[str, Any] = field(default_factory=dict)
-    source: str | None = None  # the environment file; None: the tool's own interpreter
+    source: str | None = None  # the environment file (a description for a mix of two); None: the tool's own Python
 
     def spec(self) -> dict[str, Any]:
         """The four fields as plain data (what results.json and the Sisyphus plan store)."""
@@ -169,8 +169,13 @@ def from_spec(spec: dict[str, Any], source: str | None = None) -> Environment:
 def compose(sides: dict[str, str], environments: dict[str, Environment]) -> Environment:
     """The environment that takes each field from the side `sides[field]` names ("orig" or "start")."""
     picked = {name: getattr(environments[sides[name]], name) for name in FIELDS}
-    sources = {environments[s].source for s in sides.values()}
-    return Environment(**picked, source=sources.pop() if len(sources) == 1 else None)
+    composed = Environment(**picked)
+    same = [side for side in SIDES if environments[side] == composed]
+    if same:
+        return Environment(**picked, source=environments[same[0]].source)
+    differing = [name for name in FIELDS if getattr(environments["orig"], name) != getattr(environments["start"], name)]
+    return Environment(**picked, source="mixed: " + ", ".join(f"{name} of {environments[sides[name]].name}"
+                                                               for name in differing))
 
 
 def describe_sides(sides: dict[str, str]) -> str:

@@ -27,7 +27,7 @@ if root:
     sys.path.insert(0, root)  # as `python ROOT/rnn.py` does
 out = {"python": sys.executable, "python_version": platform.python_version()}
 def stop(stage, exc):
-    out["error"] = "%s: %s: %s" % (stage, type(exc).__name__, str(exc).strip().splitlines()[-1:] or "")
+    out["error"] = "%s: %s: %s" % (stage, type(exc).__name__, (str(exc).strip().splitlines() or [""])[-1])
     print(json.dumps(out)); sys.exit(0)
 try:
     import returnn

@@ -16,7 +16,7 @@ import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from common.atomic import write_atomic
@@ -156,14 +156,22 @@ def run_jobs(jobs: list[Job], work_dir: Path, recognition: Recognition | None, e
     Before anything starts, each environment is probed and every job's config checked against it."""
     preflight(jobs)
     with WorkdirLock(work_dir):
+        # jobs with one key are one training (e.g. an environment hybrid of a pair with one config file is
+        # the baseline of the other side): run once, reported under each label
+        by_key: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_key.setdefault(job.key, []).append(job)
         results: dict[Job, JobResult] = {}
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            futures = {pool.submit(run_job, job, work_dir, recognition, env, retry_failed): job for job in jobs}
+            futures = {pool.submit(run_job, same[0], work_dir, recognition, env, retry_failed): same
+                       for same in by_key.values()}
             try:
                 for future in as_completed(futures):
-                    results[futures[future]] = future.result()
-                    if on_done:
-                        on_done(results[futures[future]])
+                    done = future.result()
+                    for job in futures[future]:
+                        results[job] = replace(done, label=job.label, config=job.config)
+                        if on_done:
+                            on_done(results[job])
             except KeyboardInterrupt:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise

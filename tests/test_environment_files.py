@@ -22,7 +22,7 @@ from runner.environment import (
     process_env,
     returnn_command,
 )
-from runner.local import Job
+from runner.local import Job, run_jobs
 from tests.conftest import PROJECT_ROOT
 
 ORIG = PROJECT_ROOT / "configs" / "orig" / "demo_ctc.config"
@@ -146,3 +146,17 @@ def test_job_key_keeps_the_default_and_separates_environments():
     assert Job("orig", str(ORIG), 1, 2, old).key != default.key
     assert Job("orig", str(ORIG), 1, 2, Environment(old.python, old.returnn_root, engine_rqmt={"gpu": 1})).key == \
         Job("orig", str(ORIG), 1, 2, old).key  # the local runner does not use engine_rqmt
+
+
+def test_one_training_under_two_labels_runs_once(tmp_path):
+    """A pair with one config file in two environments: its environment hybrids are the other side's baselines
+    (same config, same environment, same key). They must not run twice at once in one job folder."""
+    broken = tmp_path / "broken.config"  # fails within seconds, which is all this needs
+    broken.write_text("#!rnn.py\nmax_seqs = 40 +\n")
+    jobs = [Job("orig", str(broken), 1, 1), Job("knock-in:environment", str(broken), 1, 1)]
+    done = []
+    results = run_jobs(jobs, tmp_path / "work", None, {}, parallel=2, on_done=done.append)
+    assert [r.label for r in results] == ["orig", "knock-in:environment"] and len(done) == 2
+    assert results[0].key == results[1].key and not results[1].reused
+    assert len(list((tmp_path / "work" / "jobs").iterdir())) == 1
+    assert "SyntaxError" in results[1].reason

@@ -168,8 +168,8 @@ def run_jobs(jobs: list[Job], work_dir: Path, recognition: Recognition | None, e
             try:
                 for future in as_completed(futures):
                     done = future.result()
-                    for job in futures[future]:
-                        results[job] = replace(done, label=job.label, config=job.config)
+                    for i, job in enumerate(futures[future]):
+                        results[job] = replace(done, label=job.label, config=job.config, reused=done.reused or i > 0)
                         if on_done:
                             on_done(results[job])
             except KeyboardInterrupt:

@@ -157,6 +157,6 @@ def test_one_training_under_two_labels_runs_once(tmp_path):
     done = []
     results = run_jobs(jobs, tmp_path / "work", None, {}, parallel=2, on_done=done.append)
     assert [r.label for r in results] == ["orig", "knock-in:environment"] and len(done) == 2
-    assert results[0].key == results[1].key and not results[1].reused
+    assert results[0].key == results[1].key and not results[0].reused and results[1].reused  # trained once
     assert len(list((tmp_path / "work" / "jobs").iterdir())) == 1
     assert "SyntaxError" in results[1].reason

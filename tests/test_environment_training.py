@@ -17,9 +17,13 @@ from click.testing import CliRunner
 
 from artefacts.training_log import split_version
 from bisect_cli.main import cli
+from bisect_cli.plan_inputs import strategy_units
 from bisect_cli.submit_cmd import sisyphus_available
+from knobs import LoadContext
 from runner.environment import load_environment
+from runner.pair_environments import PairEnvironments
 from runner.probe import probe
+from runner.strategy_run import LocalEvaluate
 from tests.conftest import PROJECT_ROOT
 
 OLD_RETURNN = "1.20240105.13626"
@@ -72,6 +76,8 @@ def test_probe_finds_the_old_returnn_and_the_diff_lists_the_environment_knob(old
     assert (knob["name"], knob["category"], knob["fields"]) == ("environment", "environment", ["returnn_root"])
     facts = {c["path"]: (c["orig"], c["start"]) for c in knob["changes"]}
     assert facts["environment.facts.returnn_version"] == (OLD_VERSION, NEW_VERSION)
+    plan = CliRunner().invoke(cli, ["plan", str(ORIG), str(START), "--orig-env", str(old_env), "--trials", "3"])
+    assert plan.exit_code == 0 and "environment" in plan.output.splitlines()[0], plan.output
 
 
 def test_demo_pair_trains_in_both_environments_and_the_environment_hybrids_train(old_env, demo_cache, tmp_path):
@@ -160,3 +166,26 @@ def test_sisyphus_trains_the_environment_hybrid_as_its_own_job(old_env, demo_cac
     runs = {r["label"]: r["recorded"]["returnn_version"] for r in results["environments"]["runs"]}
     assert runs == {"orig": OLD_VERSION, "start": NEW_VERSION, "knock-in:environment": OLD_VERSION}
     assert results["environments"]["warnings"] == []
+
+
+def test_strategies_switch_the_environment_as_a_unit(old_env, write_config, tmp_path):
+    """A strategy's hybrid names units at start's value; the environment unit picks the environment (no training
+    here: the jobs a strategy's question becomes)."""
+    orig = write_config("orig/x.config", "#!rnn.py\nlearning_rate = 0.1\n")
+    start = write_config("start/x.config", "#!rnn.py\nlearning_rate = 0.2\n")
+    environments = PairEnvironments.from_files(str(old_env), None)
+    knobs, _ = environments.knobs(compare_hardware=False)
+    units, _, write_hybrid = strategy_units(orig, start, tmp_path / "hybrids", LoadContext(), None, knobs)
+    assert set(units) == {"lr", "environment"}
+    evaluate = LocalEvaluate(str(orig), str(start), units, write_hybrid, tmp_path / "work", None, {}, 1, 1,
+                             environments=environments)
+    # lr at start's value, environment at orig's: start's config in orig's environment (knock-in:environment)
+    label, config, written = evaluate.config_of(frozenset({"lr"}))
+    job = evaluate._job(label, config, 1, written)
+    assert (label, Path(config).read_text(), job.environment) == ("knock-in:environment", start.read_text(),
+                                                                 environments.environments["orig"])
+    # the environment at start's value, lr at orig's: a config hybrid in start's environment
+    label, config, written = evaluate.config_of(frozenset({"environment"}))
+    job = evaluate._job(label, config, 1, written)
+    assert label == "knock-in:lr" and job.environment == environments.environments["start"]
+    assert evaluate._job("orig", str(orig), 1, None).environment == environments.environments["orig"]

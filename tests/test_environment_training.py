@@ -189,3 +189,25 @@ def test_strategies_switch_the_environment_as_a_unit(old_env, write_config, tmp_
     job = evaluate._job(label, config, 1, written)
     assert label == "knock-in:lr" and job.environment == environments.environments["start"]
     assert evaluate._job("orig", str(orig), 1, None).environment == environments.environments["orig"]
+
+
+@pytest.mark.skipif(not sisyphus_available(), reason="RWTH Sisyphus (with sisyphus.Job) is not installed; install "
+                    "it from github.com/rwth-i6/sisyphus to run this test")
+def test_environment_paths_are_part_of_the_job_hash_and_unset_ones_keep_the_old_hash():
+    from sisyphus import tk, tools
+
+    from jobs.bisect_jobs import RecognizeScoreJob, TrainJob
+
+    config = tk.Path(str(ORIG))
+    args = {"config": config, "seed": 1, "num_epochs": 2, "data_env": {"D": "x"}, "rqmt": {"gpu": 1}}
+    unset = dict.fromkeys(("returnn_python_exe", "returnn_root", "returnn_env", "hardware"))
+    assert TrainJob.hash({**args, **unset}) == tools.sis_hash({"config": config, "seed": 1, "num_epochs": 2})
+
+    def hashed(**environment):
+        return TrainJob.hash({**args, **unset, "returnn_python_exe": tk.Path("/venvs/tf2.15/bin/python"),
+                              **environment})
+
+    assert len({hashed(), hashed(returnn_root=tk.Path("/returnn/2024")), hashed(returnn_root=tk.Path("/returnn/2026")),
+                hashed(returnn_env={"TF_DETERMINISTIC_OPS": "1"}), hashed(hardware={"gpu_name": "a100"})}) == 5
+    assert hashed(returnn_root=tk.Path("/returnn/2024")) == hashed(returnn_root=tk.Path("/returnn/2024"))
+    assert RecognizeScoreJob.__sis_hash_exclude__ == TrainJob.__sis_hash_exclude__

@@ -12,28 +12,25 @@ from runner.environment_facts import section_from_report
 from runner.pair_environments import PairEnvironments
 
 
-def environment_options(command):
-    for decorator in reversed([
-        click.option("--orig-env", "orig_env", type=click.Path(dir_okay=False),
-                     help="Environment file (JSON or TOML: python, returnn_root, env, engine_rqmt) orig trains in; "
-                          "default: this tool's Python and RETURNN."),
-        click.option("--start-env", "start_env", type=click.Path(dir_okay=False),
-                     help="Environment file start trains in (see --orig-env)."),
-    ]):
-        command = decorator(command)
-    return command
+def _side_options(kind: str, orig_help: str, start_help: str):
+    """`--orig-KIND FILE` and `--start-KIND FILE` (parameters `orig_KIND`, `start_KIND`) as one decorator."""
+    options = [click.option(f"--{side}-{kind}", f"{side}_{kind}", type=click.Path(dir_okay=False), help=text)
+               for side, text in (("orig", orig_help), ("start", start_help))]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
-def original_log_options(command):
-    for decorator in reversed([
-        click.option("--orig-log", "orig_log", type=click.Path(dir_okay=False),
-                     help="The log (or stdout) of orig's original training: its environment is compared with the "
-                          "one the bisection trains in."),
-        click.option("--start-log", "start_log", type=click.Path(dir_okay=False),
-                     help="The log of start's original training (see --orig-log)."),
-    ]):
-        command = decorator(command)
-    return command
+environment_options = _side_options(
+    "env", "Environment file (JSON or TOML: python, returnn_root, env, engine_rqmt) orig trains in; default: this "
+           "tool's Python and RETURNN.", "Environment file start trains in (see --orig-env).")
+original_log_options = _side_options(
+    "log", "The log (or stdout) of orig's original training: its environment is compared with the one the "
+           "bisection trains in.", "The log of start's original training (see --orig-log).")
 
 
 def original_logs(orig_log: str | None, start_log: str | None) -> dict[str, dict | None]:
@@ -55,3 +52,10 @@ def environments_payload(environments: PairEnvironments, runs: list, original: d
         return None
     report = environments.report(original, [run.environment_spec for run in runs], compare_hardware)
     return section_from_report(report, runs)
+
+
+def local_run_notes(environments: PairEnvironments) -> list[str]:
+    """What `run` (one machine) does not use of the environments."""
+    return [f"note: {environments.environments[side].name}: engine_rqmt selects hardware for `submit`; `run` trains "
+            f"on this machine and ignores it (no hardware knob)"
+            for side in ("orig", "start") if environments.environments[side].engine_rqmt]

@@ -20,6 +20,7 @@ from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.environment_options import (
     environment_options,
     environments_payload,
+    local_run_notes,
     original_log_options,
     original_logs,
 )
@@ -75,6 +76,8 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
     started = time.monotonic()
     environments = PairEnvironments.from_files(orig_env, start_env)
     original = original_logs(orig_log, start_log)
+    for note in local_run_notes(environments):
+        click.echo(note)
     pairs = pair_paths(orig, start)
     if len(pairs) != 1:
         names = ", ".join(o.name for o, _ in pairs)

@@ -197,6 +197,17 @@ def compare_curves(a: Curve, b: Curve, band: dict[int, float] | None = None) -> 
                       best_a, best_b, epochs[-1], gaps[-1], notes)
 
 
+def parting_epochs(curves: dict[tuple[str, int], Curve]) -> dict[str, int | None]:
+    """Per label: the epoch from which its seed-1 dev curve stays apart from start's, so that a user can stop
+    hopeless trainings early. The noise band comes from the start replicates (see `replicate_band`)."""
+    reference = curves.get(("start", 1))
+    band = replicate_band([c for (label, _), c in curves.items() if label == "start"])
+    if reference is None:
+        return {}
+    return {label: compare_curves(reference, c, band).parted_from
+            for (label, seed), c in curves.items() if seed == 1 and label != "start"}
+
+
 def curves_png(curves: list[Curve], key: str, parted: dict[str, int] | None = None) -> bytes:
     """A PNG plot of the curves (matplotlib's Agg canvas, no pyplot state; log scale when the scores span more
     than a factor 10); `parted`: label -> parting epoch, marked with a dotted line in the curve's colour."""

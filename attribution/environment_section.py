@@ -29,12 +29,3 @@ def environment_notes(section: dict[str, Any]) -> list[str]:
     knobs = [f"environment knob {k['name']} (switches {', '.join(k['fields'])}): {k['summary']}"
              for k in section.get("knobs", [])]
     return [*knobs, *(f"warning: {w}" for w in section.get("warnings", [])), *section.get("original", [])]
-
-
-def environment_markdown(section: dict[str, Any] | None) -> list[str]:
-    if not section:
-        return []
-    header = ["## Environments", "", "| side | environment | probed | trained (log) | original training (log) |",
-              "|---|---|---|---|---|"]
-    return header + [f"| {' | '.join(row)} |" for row in environment_rows(section)] + [""] + \
-        [f"- {note}" for note in environment_notes(section)] + [""]

@@ -23,6 +23,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "curves": "bisect_cli.curves_cmd:curves",
     "simulate": "bisect_cli.simulate_cmd:simulate",
     "plan": "bisect_cli.plan_cmd:plan",
+    "status": "bisect_cli.status_cmd:status",
+    "report": "bisect_cli.report_cmd:report",
 }
 DEFAULT_COMMAND = "diff"
 

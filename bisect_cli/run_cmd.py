@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from artefacts.curves import Curve, compare_curves, read_curve, replicate_band
+from artefacts.curves import Curve, parting_epochs, read_curve
 from attribution.report import write_report
 from attribution.strategies import STRATEGIES, Finding
 from bisect_cli.diff_cmd import context_options, make_context
@@ -28,15 +28,19 @@ from bisect_cli.options import debug_option
 from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from, strategy_units
 from common.atomic import write_atomic
 from common.errors import UserError
+from common.timefmt import duration
 from interpolate.hybrids import make_hybrids, write_manifest
 from interpolate.plan import DIRECTIONS
 from knobs.pairing import pair_paths
 from knobs.requirements import Requirements
 from runner import steps
 from runner.local import Job, JobResult, Recognition, run_jobs
+from runner.local_progress import local_progress
 from runner.pair_environments import PairEnvironments, baseline_requirements
+from runner.report_inputs import report_context, title_of
+from runner.run_plan import RunPlan, write_run_plan
 from runner.strategy_run import LocalEvaluate
-from runner.summary import label_runs, summarize, to_json, verdict
+from runner.summary import summarize, to_json, verdict
 
 
 @click.command()
@@ -118,9 +122,8 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
         lines += environments_section["warnings"] + environments_section["original"]
     write_atomic(work / "results.json", json.dumps(payload, indent=1) + "\n")
     if recognition is not None and summaries[0].wer_mean is not None and summaries[1].wer_mean is not None:
-        report_md, report_html = write_report(work, label_runs(results, labels),
-                                              [c for (_, seed), c in sorted(curves.items()) if seed == 1],
-                                              f"config-bisect: {orig_path.name}", finding, environments_section)
+        progress = local_progress(work)
+        report_md, report_html = write_report(work, payload, title_of(progress, payload), report_context(progress))
         lines.append(f"report: {report_md} and {report_html}")
     _print_summary(console, summaries, results, lines, time.monotonic() - started, work, parting)
 
@@ -148,6 +151,9 @@ def _run_hybrids(orig_path: Path, start_path: Path, work: Path, knob_list: str |
     for h in hybrids:
         if h.status != "ok":
             console.print(f"hybrid {h.id} not trained: {h.status}: {h.reason}", markup=False)
+    write_run_plan(work, RunPlan("local", str(orig_path.resolve()), str(start_path.resolve()), parallel=parallel,
+                                 runs=[{"label": j.label, "seed": j.seed, "key": j.key} for j in jobs],
+                                 labels={k: {"knobs": v[0], "direction": v[1]} for k, v in labels.items()}))
     return _run_with_progress(jobs, work, recognition, env, parallel, console, retry_failed), labels
 
 
@@ -160,6 +166,10 @@ def _run_strategy(orig_path: Path, start_path: Path, work: Path, strategy: str, 
     units, diff, write_hybrid = strategy_units(orig_path, start_path, work / "hybrids", context, rules_file,
                                                environment_knobs)
     requires = baseline_requirements(orig_path, start_path, context) if environments.active else {}
+    write_manifest(work / "hybrids", diff, [])  # the diff for a partial report; the hybrids follow at the end
+    write_run_plan(work, RunPlan("local", str(orig_path.resolve()), str(start_path.resolve()), parallel=parallel,
+                                 strategy=strategy, strategy_kwargs={"seeds": seeds} if seeds else {},
+                                 units={name: sorted(knobs) for name, knobs in units.items()}))
     count = 0
 
     def log_line(result: JobResult) -> None:
@@ -189,17 +199,6 @@ def dev_curves(results: list[JobResult], work: Path, key: str = "dev_error") -> 
             curve.label = f"{result.label} seed {result.seed}"
             curves[(result.label, result.seed)] = curve
     return curves
-
-
-def parting_epochs(curves: dict[tuple[str, int], Curve]) -> dict[str, int | None]:
-    """Per label: the epoch from which its seed-1 dev curve stays apart from start's, so that a user can stop
-    hopeless trainings early. The noise band comes from the start replicates (see `replicate_band`)."""
-    reference = curves.get(("start", 1))
-    band = replicate_band([c for (label, _), c in curves.items() if label == "start"])
-    if reference is None:
-        return {}
-    return {label: compare_curves(reference, c, band).parted_from
-            for (label, seed), c in curves.items() if seed == 1 and label != "start"}
 
 
 def _run_with_progress(jobs: list[Job], work: Path, recognition, env, parallel: int, console: Console,
@@ -255,8 +254,8 @@ def _print_summary(console: Console, summaries, results: list[JobResult], lines:
             console.print(f"failed: {result.label} seed {result.seed}: {result.reason} (log: {result.log})",
                           markup=False)
     trained = [r.train_seconds for r in results if not r.reused and r.train_seconds]
-    if trained:
-        console.print(f"{len(trained)} trainings, {min(trained):.0f}-{max(trained):.0f} s each; "
-                      f"wall time {seconds:.0f} s; results: {work / 'results.json'}", markup=False)
+    each = f", {min(trained):.0f}-{max(trained):.0f} s each" if trained else ""
+    console.print(f"{len(results)} trainings ({len(trained)} new{each}, {len(results) - len(trained)} done before); "
+                  f"wall time {duration(seconds)}; results: {work / 'results.json'}", markup=False)
     for line in lines:
         console.print(line, markup=False)

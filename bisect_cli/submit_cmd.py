@@ -32,6 +32,7 @@ from knobs import compare
 from knobs.pairing import pair_paths
 from runner.pair_environments import PairEnvironments, baseline_requirements, side_configs_in_environments
 from runner.preflight import preflight
+from runner.run_plan import RunPlan, write_run_plan
 
 INSTALL_HINT = ("RWTH Sisyphus is not installed (it is not the PyPI package `sisyphus`): install it from its "
                 "repository, e.g. `pip install git+https://github.com/rwth-i6/sisyphus`")
@@ -250,6 +251,8 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     write_atomic(setup / "config" / "bisect.py", config_text(orig_path, start_path, plan, pair, confirm_seeds,
                                                               strategy, units))
     (setup / "work").mkdir(exist_ok=True)
+    write_run_plan(setup, RunPlan("sisyphus", str(orig_path), str(start_path), strategy=strategy, units=units,
+                                  pair=pair))  # for `status` and `report`
     sis = Path(sys.executable).with_name("sis")
     command = f"cd {setup} && {sis} m -r config/bisect.py"
     if strategy:

@@ -208,6 +208,6 @@ def _unique(results: list[HybridResult]) -> list[HybridResult]:
 
 def write_manifest(out_dir: Path, diff: PairDiff, results: list[HybridResult]) -> Path:
     path = out_dir / "manifest.json"
-    data = {"orig": diff.orig, "start": diff.start, "hybrids": [asdict(r) for r in results]}
+    data = {"orig": diff.orig, "start": diff.start, "hybrids": [asdict(r) for r in results], "diff": diff.to_json()}
     write_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
     return path

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +89,8 @@ class WriteHybridJob(_BisectJob):
             if result.status != "ok":
                 raise RuntimeError(f"hybrid {result.id} {result.status}: {result.reason}")
             shutil.copyfile(result.path, self.out_config.get_path())
-        write_atomic(self.out_info.get_path(), json.dumps(result.__dict__, indent=1) + "\n")
+        info = {**result.__dict__, "diff": diff.to_json()}  # the diff for the report (what each knob changes)
+        write_atomic(self.out_info.get_path(), json.dumps(info, indent=1) + "\n")
 
 
 class TrainJob(_ReturnnJob):
@@ -169,7 +172,8 @@ class GatherResultsJob(_BisectJob):
 
     def __init__(self, entries: list[dict[str, Any]], title: str = "config-bisect", finding: dict | None = None,
                  environments: dict[str, Any] | None = None):
-        """:param entries: [{"label", "info" (WriteHybridJob.out_info or None), optionally "knobs" and "direction"
+        """:param entries: [{"label", "info" (WriteHybridJob.out_info or None), "config" (the trained config, for the
+            report's links), optionally "knobs" and "direction"
             (a hybrid that switches environment knobs), "runs": [{"seed", "score", "learning_rates"[,
             "environment" (its spec)]}]}]
         :param finding: a strategy's answer (`Finding.to_json()`), if any
@@ -183,34 +187,36 @@ class GatherResultsJob(_BisectJob):
         yield Task("run", mini_task=True)
 
     def run(self) -> None:
-        from artefacts.curves import read_curve
         from attribution.report import write_report
+        from attribution.report_model import ReportContext
         from attribution.strategies import Finding
+        from jobs.setup_progress import SisJob, wall_seconds
         from runner.environment_facts import section_from_report
         from runner.local import JobResult
-        from runner.summary import label_runs, summarize, to_json, verdict
+        from runner.summary import summarize, to_json, verdict
 
         labels: dict[str, tuple[list[str], str | None]] = {}
-        results, curves = [], []
+        results, trained, diff = [], [], None
         for entry in self.entries:
             label, knobs, direction = entry["label"], [], None
+            config = entry["config"].get_path() if entry.get("config") is not None else None
             if entry.get("info") is not None:
                 info = json.loads(Path(entry["info"].get_path()).read_text())
                 label, knobs, direction = info["id"], info["knobs"], info["direction"]
+                diff = diff or info.get("diff")
             if "knobs" in entry:  # environment knobs switched too
                 knobs, direction = sorted({*knobs, *entry["knobs"]}), entry["direction"]
                 label = f"{direction}:{'+'.join(knobs)}"
             labels[label] = (knobs, direction)
             for run in entry["runs"]:
-                score = read_score(run["score"].get_path())
-                results.append(JobResult(label, score["seed_result"]["work_dir"], run["seed"], "", "ok",
-                                         wer=score["wer"], segments=score["segments"],
-                                         environment=score["seed_result"].get("environment"),
+                score, scored = read_score(run["score"].get_path()), Path(run["score"].get_path())
+                seed_result = score["seed_result"]
+                results.append(JobResult(label, config or seed_result["work_dir"], run["seed"], "", "ok",
+                                         log=seed_result.get("log"), wer=score["wer"], segments=score["segments"],
+                                         seconds=seed_result.get("seconds"),
+                                         environment=seed_result.get("environment"),
                                          environment_spec=run.get("environment")))
-                if run["seed"] == 1:
-                    curve = read_curve(run["learning_rates"].get_path(), "dev_error")
-                    curve.label = f"{label} seed 1"
-                    curves.append(curve)
+                trained.append((SisJob(Path(seed_result["work_dir"]).parents[1]), SisJob(scored.parents[1])))
         summaries = summarize(results, labels)
         lines = verdict(summaries)
         finding = None if self.finding is None else Finding.from_json(self.finding)
@@ -226,5 +232,6 @@ class GatherResultsJob(_BisectJob):
         table = [f"{s.label}: {s.wer_mean:.2f} ± {s.wer_std:.2f} % WER over {s.runs} seeds" for s in summaries
                  if s.wer_mean is not None]
         write_atomic(self.out_report.get_path(), "\n".join(table + [""] + lines) + "\n")
-        write_report(Path(self.out_report_dir.get_path()), label_runs(results, labels), curves, self.title, finding,
-                     section)
+        context = ReportContext(diff=diff, wall_seconds=wall_seconds(trained, time.time()))
+        write_report(Path(self.out_report_dir.get_path()), {**payload, "jobs": [asdict(r) for r in results]},
+                     self.title, context)

@@ -141,12 +141,12 @@ def build_bisection(orig: str, start: str, plan: Plan, pair: str | None = None) 
     pair = _alias(pair or Path(orig).stem)
     entries: list[dict[str, Any]] = []
     for label, path in (("orig", orig), ("start", start)):
-        entries.append({"label": label, "info": None,
+        entries.append({"label": label, "info": None, "config": content_path(path),
                         "runs": _scored_runs(content_path(path), label, range(1, plan.baseline_seeds + 1), plan,
                                              pair, environment_spec(plan, None, label))})
     for knobs, direction in plan.requests:
         entry = _hybrid_entry(orig, start, knobs, direction, plan, pair)
-        runs = _scored_runs(entry.pop("config"), entry["label"], range(1, plan.seeds + 1), plan, pair,
+        runs = _scored_runs(entry["config"], entry["label"], range(1, plan.seeds + 1), plan, pair,
                             entry.pop("environment"))
         entries.append({**entry, "runs": runs})
     return _gather(entries, pair, f"config-bisect: {Path(orig).name}", environments=plan.environment_report)
@@ -191,8 +191,7 @@ class SisyphusEvaluate:
         return [[_Run(read_score(run["score"].get_path())["wer"]) for run in runs] for runs in batch]
 
     def gather_entries(self) -> list[dict[str, Any]]:
-        return [{k: v for k, v in entry.items() if k not in ("config", "environment")}
-                for entry in self.entries.values()]
+        return [{k: v for k, v in entry.items() if k != "environment"} for entry in self.entries.values()]
 
 
 @dataclass

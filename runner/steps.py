@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import subprocess
 import time
 from dataclasses import asdict, dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from artefacts.log_tail import last_error_line
 from artefacts.lr_file import best_epoch, read_lr_file
 from artefacts.training_log import parse_training_log
 from common.atomic import write_atomic
@@ -67,16 +67,8 @@ def _returnn(config: Path, work_dir: Path, args: list[str], env: dict[str, str] 
             (work_dir / PID_FILE).unlink(missing_ok=True)
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
 def _last_error(log: Path) -> str:
-    text = _ANSI.sub("", log.read_text(errors="replace")) if log.exists() else ""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    for line in reversed(lines):
-        if "Error" in line or "Exception" in line:
-            return line[:300]
-    return lines[-1][:300] if lines else "no output"
+    return last_error_line(log.read_text(errors="replace") if log.exists() else "")
 
 
 def train(config: str | Path, work_dir: str | Path, seed: int, num_epochs: int | None = None,

@@ -98,6 +98,8 @@ def forest_png(rows: list[ForestRow], noise_band: float | None) -> bytes:
         ax.plot([row.estimate], [yi], marker="D" if row.kind == "gap" else "o", color=colour, ms=6)
         if row.kind == "gap":
             ax.axvline(row.estimate, color=colour, lw=0.8, ls="--")
+    if right - left < 1e-9:  # every value is 0 (e.g. 100 % WER everywhere)
+        left, right = left - 1.0, right + 1.0
     ax.set_xlim(left, right)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_yticks(y, [r.label for r in rows])
@@ -111,32 +113,39 @@ def forest_png(rows: list[ForestRow], noise_band: float | None) -> bytes:
 
 
 def training_curves_png(plot: CurvePlot) -> bytes:
-    """One panel per direction (orig and start in each), log scale when the scores span more than 10x."""
+    """One panel per direction (orig and start in each), log scale when the scores span more than 10x, one legend
+    for the figure (a knob set has one colour in every panel)."""
+    from matplotlib.lines import Line2D
+
     panels = list(dict.fromkeys(g.panel for g in plot.groups if not g.baseline)) or ["orig and start"]
-    fig = _figure(max(8.0, 5.6 * len(panels) + 0.6), 3.8)
+    fig = _figure(max(8.0, 5.6 * len(panels) + 0.6), 3.9)
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     finite = [v for g in plot.groups for s in g.seeds.values() for v in s.values() if math.isfinite(v)]
     log = bool(finite) and min(finite) > 0 and max(finite) > 10 * min(finite)
+    legend: dict[str, Line2D] = {}
     for ax, panel in zip(axes, panels, strict=True):
         for group in plot.groups:
             if not group.baseline and group.panel != panel:
                 continue
+            style = "--" if group.colour == ORIG_COLOUR else "-"
             for values in group.seeds.values():
                 epochs = sorted(values)
-                ax.plot(epochs, [values[e] for e in epochs], color=group.colour, lw=0.8, alpha=0.55)
+                ax.plot(epochs, [values[e] for e in epochs], color=group.colour, lw=0.8, alpha=0.55, ls=style)
             mean = group.mean()
             epochs = sorted(mean)
-            ax.plot(epochs, [mean[e] for e in epochs], color=group.colour, lw=2.2, label=group.label,
-                    ls="--" if group.baseline and group.colour == ORIG_COLOUR else "-")
+            ax.plot(epochs, [mean[e] for e in epochs], color=group.colour, lw=2.2, ls=style)
             if group.parted in mean:
                 ax.plot([group.parted], [mean[group.parted]], marker="v", ms=10, color=group.colour,
                         markeredgecolor="white")
+            legend.setdefault(group.label, Line2D([], [], color=group.colour, lw=2.2, ls=style))
         if log:
             ax.set_yscale("log")
         ax.set_title(panel, fontsize="medium")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     axes[0].set_ylabel(plot.key)
-    fig.tight_layout()
+    legend["parts from start"] = Line2D([], [], color="#555555", marker="v", ls="", ms=9)
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=min(len(legend), 8), frameon=False,
+               fontsize="small")
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return _png(fig)

@@ -106,6 +106,7 @@ class HybridRow:
     interval: str
     status: str
     config_href: str | None
+    parted: str  # the epoch from which its dev curve stays apart from start's
 
 
 @dataclass
@@ -210,22 +211,36 @@ def _mean_interval(wers: list[float], sigma: float, df: int) -> tuple[str, str]:
     return f"{mean:.2f}", f"[{mean - half:.2f}, {mean + half:.2f}]"
 
 
-def _hybrid_rows(jobs: list[dict], labels: dict[str, tuple[list[str], str | None]], colours: dict[str, str],
-                 sigma: float, df: int, out_dir: Path, base: str | None) -> list[HybridRow]:
+@dataclass
+class _Table:
+    """What the hybrid table needs besides the jobs."""
+
+    colours: dict[str, str]
+    noise: tuple[float, int]  # pooled seed std of orig and start, degrees of freedom
+    parted: dict[str, int | None]
+    out_dir: Path
+    base: str | None  # relative config paths are relative to this
+
+    def href(self, path: str | None) -> str | None:
+        return _href(path, self.out_dir, self.base)
+
+
+def _hybrid_rows(jobs: list[dict], labels: dict[str, tuple[list[str], str | None]], table: _Table) -> list[HybridRow]:
     rows = []
     for label, (knobs, direction) in labels.items():
         runs = sorted((j for j in jobs if j["label"] == label), key=lambda j: j["seed"])
         seeds = [SeedCell(j["seed"], f"{j['wer']:.2f}" if j.get("wer") is not None else j["status"], j["status"],
-                          _href(j.get("log"), out_dir, base), j.get("reason")) for j in runs]
+                          table.href(j.get("log")), j.get("reason")) for j in runs]
         ok = [j["wer"] for j in runs if j["status"] == "ok" and j.get("wer") is not None]
-        mean, interval = _mean_interval(ok, sigma, df)
+        mean, interval = _mean_interval(ok, *table.noise)
         counts = {s: sum(j["status"] == s for j in runs) for s in ("ok", "failed", "running", "waiting")}
         status = ", ".join(f"{n} {'done' if s == 'ok' else s}" for s, n in counts.items() if n) or "not started"
         config = next((j.get("config") for j in runs if j.get("config")), None)
         name = "+".join(sorted(knobs)) if knobs else label
+        parted = table.parted.get(label)
         rows.append(HybridRow(label, "+".join(sorted(knobs)) or "-", direction or "baseline",
-                              colours.get(name, "#7f7f7f"), seeds, mean, interval, status,
-                              _href(config, out_dir, base)))
+                              table.colours.get(name, "#7f7f7f"), seeds, mean, interval, status, table.href(config),
+                              "-" if label == "start" else f"epoch {parted}" if parted else "stays with start"))
     return rows
 
 
@@ -244,10 +259,11 @@ def _curve_of(job: dict) -> tuple[str, Curve] | None:
 
 
 def _curve_plot(jobs: list[dict], labels: dict[str, tuple[list[str], str | None]], colours: dict[str, str],
-                parted: dict[str, int | None] | None) -> tuple[CurvePlot, dict[tuple[str, int], Curve]] | None:
+                parted: dict[str, int | None] | None) -> tuple[CurvePlot | None, dict[str, int | None]]:
+    """The dev curves of the trainings (finished or running) and per label its parting epoch from start's."""
     found = {(j["label"], j["seed"]): c for j in jobs if (c := _curve_of(j)) is not None}
     if not found:
-        return None
+        return None, parted or {}
     key = next(k for k in CURVE_KEYS if any(k == c[0] for c in found.values()))
     curves = {run: c for run, (k, c) in found.items() if k == key}
     if parted is None:
@@ -259,12 +275,9 @@ def _curve_plot(jobs: list[dict], labels: dict[str, tuple[list[str], str | None]
             continue
         name = "+".join(sorted(knobs)) if knobs else label
         epoch = parted.get(label)
-        text = f"{name} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
-        if label != "start":
-            text += f", parts from start at epoch {epoch}" if epoch else ", stays with start"
-        plot.groups.append(CurveGroup(text, colours.get(name, "#7f7f7f"), f"{direction} hybrids" if direction
+        plot.groups.append(CurveGroup(name, colours.get(name, "#7f7f7f"), f"{direction} hybrids" if direction
                                       else "", seeds, epoch, direction is None))
-    return plot, curves
+    return plot, parted
 
 
 def _cost(jobs: list[dict], context: ReportContext, strategy: dict | None) -> Cost:
@@ -339,7 +352,7 @@ def build_model(results: dict[str, Any], title: str, out_dir: Path,
     pooled, df = pooled_std([by[s].wers for s in ("orig", "start") if s in by])
     changes = _changes(context.diff)
     to_change = [c for name in explaining for knob in name.split("+") for c in changes.get(knob, [])]
-    plotted = _curve_plot(jobs, labels, colours, results.get("dev_curves_part_from_start"))
+    plot, parted = _curve_plot(jobs, labels, colours, results.get("dev_curves_part_from_start"))
     strategy_lines = []
     if finding is not None:
         strategy_lines = [f"Strategy {finding.strategy}: culprits {', '.join(sorted(finding.culprits)) or 'none'} "
@@ -352,8 +365,8 @@ def build_model(results: dict[str, Any], title: str, out_dir: Path,
         untested=_untested(context.diff, knob_rows),
         interactions=interaction_sentences(knob_rows, context.diff, results.get("strategy"), gap_half,
                                            complete=not context.partial), diff_known=context.diff is not None,
-        hybrids=_hybrid_rows(jobs, labels, colours, pooled, df, out_dir, context.paths_base),
+        hybrids=_hybrid_rows(jobs, labels, _Table(colours, (pooled, df), parted, out_dir, context.paths_base)),
         facts=fact_rows(jobs), environment_rows=environment_rows(environments) if environments else [],
         environment_notes=environment_notes(environments) if environments else [],
         warnings=warning_rows(context.diff), cost=_cost(jobs, context, results.get("strategy")), forest=forest,
-        curves=training_curves_png(plotted[0]) if plotted else None, curve_key=plotted[0].key if plotted else None)
+        curves=training_curves_png(plot) if plot else None, curve_key=plot.key if plot else None)

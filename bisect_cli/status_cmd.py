@@ -81,7 +81,7 @@ def status_text(progress: Progress, data: dict[str, Any]) -> list[str]:
     count = data["trainings"]
     lines = [f"{progress.folder}: {'Sisyphus setup' if progress.engine == 'sisyphus' else 'local run'}, {what}",
              f"trainings: {count['done']} done, {count['running']} running, {count['waiting']} waiting, "
-             f"{count['failed']} failed (of {len(progress.records)} known so far)"]
+             f"{count['failed']} failed (of {len(progress.records)}{' asked for so far' if progress.replay else ''})"]
     for name in ("done", "running", "waiting", "failed"):
         if data[name]:
             lines.append(f"  {name + ':':9}{', '.join(data[name])}")
@@ -98,10 +98,12 @@ def status_text(progress: Progress, data: dict[str, Any]) -> list[str]:
                          f"{', '.join(sorted(replay.finding.culprits)) or 'none'}")
         else:
             lines += [f"next: {line}" for line in pending_lines(progress)]
-    else:
+    elif count["running"] + count["waiting"]:
         lines.append(f"next: the fixed list: {count['running'] + count['waiting']} trainings to go")
     left = data["time_left_seconds"]
-    lines.append(f"time left: {'unknown' if left is None else 'about ' + duration(left)} ({data['time_left_basis']})")
+    if left != 0:
+        lines.append(f"time left: {'unknown' if left is None else 'about ' + duration(left)} "
+                     f"({data['time_left_basis']})")
     return lines + [f"note: {note}" for note in progress.notes]
 
 

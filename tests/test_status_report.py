@@ -1,0 +1,196 @@
+"""`status` and `report` on real bisections: a local run watched while it trains, a partial copy of it, a real
+failed training, a strategy run, Sisyphus setups (when RWTH Sisyphus is installed), and the report in a real
+browser (Playwright driving the system Chromium)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bisect_cli.main import cli
+from bisect_cli.submit_cmd import sisyphus_available
+from runner.local import Job, run_jobs
+from tests.browser_checks import check_report, chromium_path
+from tests.conftest import PROJECT_ROOT
+
+ORIG = PROJECT_ROOT / "configs" / "orig" / "demo_ctc.config"
+START = PROJECT_ROOT / "configs" / "start" / "demo_ctc.config"
+NEEDS_SISYPHUS = pytest.mark.skipif(not sisyphus_available(), reason="RWTH Sisyphus (with sisyphus.Job) is not "
+                                    "installed; install it from github.com/rwth-i6/sisyphus to run this test")
+NEEDS_BROWSER = pytest.mark.skipif(
+    importlib.util.find_spec("playwright") is None or chromium_path() is None,
+    reason="needs Playwright for Python and the system Chromium (`apt-get install -y chromium`); .ci/run installs "
+           "both where a package manager exists")
+FIXED = ["--knobs", "batching", "--direction", "both", "--epochs", "2", "--baseline-seeds", "2"]
+
+
+def status_of(folder: Path) -> dict:
+    result = CliRunner().invoke(cli, ["status", str(folder), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+@pytest.fixture(scope="module")
+def watched_run(tmp_path_factory) -> tuple[Path, list[dict], str]:
+    """The demo pair, batching in both directions, 2 epochs: `run` in its own process, its status taken every
+    second while it trains; (work folder, the statuses seen while trainings ran, run's output)."""
+    work = tmp_path_factory.mktemp("run") / "work"
+    env = {**os.environ, "CONFIG_BISECT_CACHE": str(tmp_path_factory.mktemp("cache")),
+           "PYTHONPATH": str(PROJECT_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "bisect_cli", "run", str(ORIG), str(START), "-o", str(work),
+                             *FIXED], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    while proc.poll() is None:
+        if (work / "run_plan.json").exists():
+            snapshot = status_of(work)
+            if snapshot["running"]:
+                seen.append(snapshot)
+        time.sleep(1)
+    output = proc.stdout.read()
+    assert proc.returncode == 0, output[-3000:]
+    return work, seen, output
+
+
+def test_status_while_the_run_trains_and_after_it(watched_run):
+    work, seen, output = watched_run
+    assert seen, "no status was taken while a training ran"
+    during = seen[0]
+    assert set(during) >= {"done", "running", "waiting", "failed"} and not during["complete"]
+    running = [r for r in during["runs"] if r["status"] == "running"]
+    assert running and all(r["detail"].startswith(("training, epoch", "recognition")) for r in running)
+    assert during["trainings"]["running"] + during["trainings"]["waiting"] + during["trainings"]["done"] == 6
+    assert "So far:" in during["best_guess"] or during["best_guess"].startswith("No verdict yet")
+    after = status_of(work)
+    hybrids = ["orig", "start", "knock-in:batching", "knock-out:batching"]
+    assert sorted(after["done"]) == sorted(hybrids) and not after["running"] + after["waiting"] + after["failed"]
+    assert after["complete"] and after["time_left_seconds"] == 0 and after["next"]["strategy"] is None
+    assert "6 trainings (6 new" in output and "wall time" in output  # run says what it cost
+
+
+def test_the_report_command_writes_what_run_wrote(watched_run, tmp_path):
+    work, _, _ = watched_run
+    written = (work / "report.html").read_text()
+    result = CliRunner().invoke(cli, ["report", str(work), "-o", str(tmp_path)])
+    assert result.exit_code == 0 and "partial" not in result.output, result.output
+    again = (tmp_path / "report.html").read_text()
+
+    def verdict(text: str) -> str:
+        return text[text.index('id="verdict"'):].split("</p>")[0]
+
+    assert verdict(again) == verdict(written) and "Partial report" not in written
+    assert "<code>accum_grad_multiple_step</code>" in written  # the knob's change, from the manifest's diff
+
+
+def test_a_partial_copy_shows_waiting_running_and_a_real_failure(watched_run, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(watched_run[0], work)
+    jobs = {json.loads(p.read_text())["label"]: p.parent for p in work.glob("jobs/*/job.json")}
+    shutil.rmtree(jobs["knock-in:batching"])  # not started yet
+    (jobs["start"] / "result.json").unlink()  # started, no result: running while a runner holds the folder
+    (work / ".lock").write_text(str(os.getpid()))
+    broken = tmp_path / "broken.config"
+    broken.write_text(START.read_text().replace("max_seqs = 40", "max_seqs = 40 +"))
+    shutil.rmtree(jobs["knock-out:batching"])
+    failed = run_jobs([Job("knock-out:batching", str(broken), 1, 1)], work, None, {}, parallel=1)[0]
+    assert failed.status == "failed"
+    (work / ".lock").write_text(str(os.getpid()))  # the runner's lock was released: "ours" again
+    status = status_of(work)
+    assert status["waiting"] == ["knock-in:batching"] and status["running"] == ["start"]
+    assert status["failed"] == ["knock-out:batching"] and status["done"] == ["orig"]
+    failure = status["failures"][0]
+    assert "SyntaxError" in failure["error"] and Path(failure["log"]).is_file()
+    result = CliRunner().invoke(cli, ["report", str(work)])
+    assert result.exit_code == 0 and "(partial: 3 of 6 trainings finished, 1 running, 1 waiting, 1 failed)" in \
+        result.output, result.output
+    page = (work / "report.html").read_text()
+    assert "Partial report:" in page and "SyntaxError" in page
+    (work / ".lock").write_text("999999999")  # the runner is gone: the started job is interrupted, it waits
+    status = status_of(work)
+    assert "start" in status["waiting"] and "interrupted" in json.dumps(status["runs"])
+    assert any("rerun the same `config-bisect run` command" in note for note in status["notes"])
+
+
+def test_status_of_a_strategy_run_says_what_it_asks_next(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
+    work = tmp_path / "work"
+    args = ["run", str(ORIG), str(START), "-o", str(work), "--strategy", "one-at-a-time", "--seeds", "1",
+            "--epochs", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    status = status_of(work)
+    assert status["complete"] and status["next"]["finished"] and status["next"]["strategy"] == "one-at-a-time"
+    start = next(p.parent for p in work.glob("jobs/*/job.json") if json.loads(p.read_text())["label"] == "start")
+    shutil.rmtree(start)
+    status = status_of(work)
+    assert status["next"]["asks"] == [{"hybrid": "start", "seed": 1}] and status["waiting"] == ["start"]
+    assert not status["next"]["finished"] and status["next"]["rounds_done"] == 0
+
+
+@NEEDS_BROWSER
+def test_the_demo_report_in_a_real_browser(watched_run):
+    work, _, _ = watched_run
+    check = check_report(work / "report.html")
+    assert check.console_errors == []
+    assert check.images >= 2 and check.broken_images == []
+    assert len(check.links) == 6 + 4  # a log per training, a config per hybrid
+    assert check.broken_links == []
+    assert check.verdict_on_first_screen, check.verdict_box
+    assert "gap start − orig" in check.verdict_text and "noise floor" in check.verdict_text
+
+
+@NEEDS_SISYPHUS
+def test_status_of_a_sisyphus_strategy_before_the_manager_started(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
+    setup = tmp_path / "setup"
+    result = CliRunner().invoke(cli, ["submit", str(ORIG), str(START), "-o", str(setup), "--strategy", "adaptive",
+                                      "--dry-run"])
+    assert result.exit_code == 0, result.output
+    status = status_of(setup)
+    assert status["engine"] == "sisyphus" and status["waiting"] == ["orig", "start"] and not status["done"]
+    assert status["next"]["asks"] == [{"hybrid": side, "seed": s} for side in ("orig", "start") for s in (1, 2, 3)]
+
+
+@NEEDS_SISYPHUS
+def test_status_and_report_of_a_sisyphus_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
+    setup = tmp_path / "setup"
+    result = CliRunner().invoke(cli, ["submit", str(ORIG), str(START), "-o", str(setup), "--knobs", "batching",
+                                      "--direction", "knock-in", "--epochs", "1", "--baseline-seeds", "1"])
+    assert result.exit_code == 0, result.output
+    status = status_of(setup)
+    assert sorted(status["done"]) == ["knock-in.batching", "orig", "start"] and status["complete"]
+    assert all(r["wer"] is not None and Path(r["log"]).is_file() for r in status["runs"])
+    gathered = setup / "output" / "bisect" / "demo_ctc" / "report" / "report.html"
+    assert "<code>accum_grad_multiple_step</code>" in gathered.read_text()  # the diff, kept by WriteHybridJob
+    result = CliRunner().invoke(cli, ["report", str(setup)])
+    assert result.exit_code == 0 and "partial" not in result.output, result.output
+    page = (setup / "report" / "report.html").read_text()
+    for href in (h.split('"')[0] for h in page.split('href="')[1:]):
+        assert (setup / "report" / href).resolve().is_file(), href
+
+
+@NEEDS_SISYPHUS
+def test_a_failed_sisyphus_job_is_shown_with_its_last_error_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
+    broken = tmp_path / "start" / "demo_ctc.config"
+    broken.parent.mkdir()
+    broken.write_text(START.read_text().replace("max_seqs = 40", "max_seqs = 40 +"))
+    setup = tmp_path / "setup"
+    result = CliRunner().invoke(cli, ["submit", str(ORIG), str(broken), "-o", str(setup), "--knobs", "batching",
+                                      "--direction", "knock-in", "--epochs", "1", "--baseline-seeds", "1"])
+    assert result.exit_code == 2 and "failed jobs" in result.output, result.output
+    status = status_of(setup)
+    assert status["failed"] and not status["complete"]
+    failure = status["failures"][0]
+    assert failure["error"].startswith("training: ") and "Error" in failure["error"]
+    text = CliRunner().invoke(cli, ["status", str(setup)]).output
+    assert f"FAILED {failure['hybrid']} seed 1: training: " in text

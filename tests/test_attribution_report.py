@@ -178,3 +178,15 @@ def test_every_hybrid_gets_its_own_colour_never_orig_s_or_start_s(count):
     assert len(set(hybrid_colours)) == count
     assert colours["orig"] == ORIG_COLOUR and colours["start"] == START_COLOUR
     assert not {ORIG_COLOUR, START_COLOUR} & set(hybrid_colours)
+
+
+def test_relative_config_paths_are_resolved_where_the_run_started(results, tmp_path, monkeypatch):
+    for job in results["jobs"]:
+        job["config"] = str(Path(job["config"]).relative_to(tmp_path))  # as `run configs/...` records them
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "report").mkdir()
+    monkeypatch.chdir(elsewhere)  # `config-bisect report` run from another folder
+    model = build_model(results, "demo", tmp_path / "report", ReportContext(paths_base=str(tmp_path)))
+    for row in model.hybrids:
+        assert (tmp_path / "report" / unquote(row.config_href)).is_file(), row.config_href

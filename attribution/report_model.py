@@ -326,7 +326,7 @@ class Effects:
                     else "no interval: one seed per side")
         floor = f"noise floor ±{2 * sigma:.2f}" if math.isfinite(sigma) else "noise floor unknown: one seed per side"
         sentence = f"{headline} (gap start − orig {gap.estimate:+.2f} % WER, {interval}; {floor})."
-        return f"So far: {sentence}" if partial else f"{sentence[:1].upper()}{sentence[1:]}"
+        return f"So far: {sentence}" if partial else sentence  # it may start with a knob's name: kept as it is
 
 
 def build_model(results: dict[str, Any], title: str, out_dir: Path,

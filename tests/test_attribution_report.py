@@ -17,7 +17,7 @@ from attribution.report_model import ReportContext, build_model
 from attribution.simulator import SEGMENT_WORDS
 
 SECTIONS = ["Knobs: effect on the WER", "Interactions and aliasing", "Hybrids", "Training curves",
-            "Environment and reproducibility", "Cost"]
+            "Environments and reproducibility", "Cost"]
 DIFF = {"knobs": [
     {"name": "batching", "category": "batching", "coupled_with": [], "coupling": [],
      "changes": [{"path": "accum_grad_multiple_step", "orig": 1, "start": 3, "epochs": None}]},
@@ -70,7 +70,7 @@ def test_the_report_leads_with_the_verdict_and_the_config_lines_to_change(result
     md, page = write_report(out, results, "demo", ReportContext(diff=DIFF))
     html_text, md_text = page.read_text(), md.read_text()
     verdict = re.search(r'<p id="verdict"[^>]*>(.*?)</p>', html_text, re.S).group(1)
-    assert verdict.startswith("Batching (knock-in) explains") and "of the" in verdict
+    assert verdict.startswith("batching (knock-in) explains") and "of the" in verdict
     assert re.search(r"gap start − orig \+\d+\.\d\d % WER, 95 % interval \[\+\d", verdict)
     assert re.search(r"noise floor ±\d+\.\d\d", verdict)
     assert f"**{verdict}**" in md_text  # one source: the same sentence in both

@@ -84,6 +84,15 @@ def test_status_while_the_run_trains_and_after_it(watched_run):
     assert sorted(after["done"]) == sorted(hybrids) and not after["running"] + after["waiting"] + after["failed"]
     assert after["complete"] and after["time_left_seconds"] == 0 and after["next"]["strategy"] is None
     assert "6 trainings (6 new" in output and "wall time" in output  # run says what it cost
+    watched = CliRunner().invoke(cli, ["status", str(work), "--watch", "--interval", "1"])
+    assert watched.exit_code == 0 and watched.output.count("best guess:") == 1  # nothing left to watch: one screen
+
+
+def test_a_folder_that_is_no_bisection_is_refused_in_one_line(tmp_path):
+    for command in ("status", "report"):
+        result = CliRunner().invoke(cli, [command, str(tmp_path)])
+        assert result.exit_code == 2 and "not a work folder of `config-bisect run`" in result.output
+        assert "Traceback" not in result.output
 
 
 def test_the_report_command_writes_what_run_wrote(watched_run, tmp_path):

@@ -26,7 +26,7 @@ from bisect_cli.options import debug_option
 from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from, strategy_units
 from common.atomic import write_atomic
 from common.errors import UserError
-from interpolate.hybrids import one_at_a_time
+from interpolate.hybrids import single_knob_requests
 from interpolate.plan import DIRECTIONS
 from knobs import compare
 from knobs.pairing import pair_paths
@@ -137,6 +137,20 @@ def failed_jobs(setup: Path) -> list[str]:
     return sorted({str(p.parent) for p in (setup / "work").rglob("error.*")})
 
 
+def finished_results(setup: Path, pair: str, confirm: bool, said: str) -> Path:
+    """The results.json a finished manager run left (the confirmation stage's, with `confirm`); a failed job or a
+    missing result is a one-line error (the manager exits 0 even when jobs failed). `said`: its last line."""
+    results = setup / "output" / "bisect" / pair / "results.json"
+    errors = failed_jobs(setup)
+    if errors or not results.exists():
+        detail = f"failed jobs: {', '.join(errors[:3])}" if errors else f"manager said: {said}"
+        raise UserError(f"the bisection did not finish ({detail})", setup)
+    final = setup / "output" / "bisect" / f"{pair}_confirm" / "results.json" if confirm else results
+    if not final.exists():
+        raise UserError(f"the confirmation stage did not finish (manager said: {said})", setup)
+    return final
+
+
 def run_manager(sis: Path, setup: Path) -> str:
     """Run `sis m -r` without input; stop it when a job fails (an asynchronous config that awaits a failed
     job's output would wait forever). Returns the manager's last output line."""
@@ -215,11 +229,15 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     orig_path, start_path = orig_path.resolve(), start_path.resolve()
     rqmt = parse_rqmt(rqmt_items)
     data_env, recognition = recognition_setup(orig_path, start_path, vocab_file, refs)
+    if recognition is not None:
+        recognition.key()  # unreadable references: refused before anything is written
     context = make_context(settings, context_files, timeout, None)
     units: dict[str, list[str]] = {}
     if strategy:
         if knob_list or direction != "both" or confirm_seeds:
             raise UserError("--strategy chooses the hybrids itself: leave out --knobs, --direction and --confirm-seeds")
+        if recognition is None:
+            raise UserError("--strategy needs test WERs: give --vocab and --refs")
         with tempfile.TemporaryDirectory() as scratch:  # the units are proven by writing hybrids: not kept
             found, _, _ = strategy_units(orig_path, start_path, Path(scratch), context,
                                          environment_knobs=environment_knobs)
@@ -227,7 +245,7 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
         requests = []
     else:
         directions = directions_of(direction)
-        chosen = requests_from(knob_list, directions) or one_at_a_time(
+        chosen = requests_from(knob_list, directions) or single_knob_requests(
             diff_with_environments(compare(str(orig_path), str(start_path), context), environments), directions)
         requests = [(sorted(r.knobs), r.direction) for r in chosen]
     if environments.active:  # before anything is written: each side's config in each environment it meets
@@ -265,14 +283,7 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
         click.echo(f"dry run: nothing started; run: {command}")
         return
     said = run_manager(sis, setup)
-    results = setup / "output" / "bisect" / pair / "results.json"
-    errors = failed_jobs(setup)
-    if errors or not results.exists():  # the manager exits 0 even when jobs failed
-        detail = f"failed jobs: {', '.join(errors[:3])}" if errors else f"manager said: {said}"
-        raise UserError(f"the bisection did not finish ({detail})", setup)
-    final = setup / "output" / "bisect" / f"{pair}_confirm" / "results.json" if confirm_seeds else results
-    if not final.exists():
-        raise UserError("the confirmation stage did not finish", setup)
+    final = finished_results(setup, pair, confirm_seeds > 0, said)
     for line in json.loads(final.read_text())["verdict"]:
         click.echo(line)
     click.echo(f"results: {final}")

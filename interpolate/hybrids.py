@@ -43,7 +43,7 @@ class HybridResult:
     requires: dict | None = None  # what the config needs from RETURNN (runner.probe.Requirements)
 
 
-def one_at_a_time(diff: PairDiff, directions: list[str]) -> list[HybridRequest]:
+def single_knob_requests(diff: PairDiff, directions: list[str]) -> list[HybridRequest]:
     """Every switchable knob alone (a coupled knob together with its partners), in each direction."""
     requests = []
     for direction in directions:
@@ -64,7 +64,7 @@ def switch_units(orig: LoadedConfig, start: LoadedConfig, diff: PairDiff, out_di
     by code, or merged because RETURNN couples them), as proven by writing its knock-in hybrid. Knobs whose
     hybrid cannot be written are left out; their results say why."""
     results = [make_hybrid(orig, start, diff, r, out_dir, context, rules, merge_leaks=True)
-               for r in one_at_a_time(diff, ["knock-in"])]
+               for r in single_knob_requests(diff, ["knock-in"])]
     units = merge_units(frozenset(r.knobs) for r in results if r.status == "ok")
     return units, [r for r in results if r.status != "ok"]
 
@@ -189,7 +189,7 @@ def make_hybrids(orig_path: str, start_path: str, out_dir: Path, requests: list[
     orig, start = load_pair(orig_path, start_path, context)
     diff = with_environment_knobs(diff_configs(orig, start, rules), environment_knobs)
     merge_leaks = requests is None
-    requests = requests if requests is not None else one_at_a_time(diff, directions)
+    requests = requests if requests is not None else single_knob_requests(diff, directions)
     results = [make_hybrid(orig, start, diff, r, out_dir, context, rules, merge_leaks) for r in requests]
     return diff, _unique(results)
 

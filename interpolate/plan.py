@@ -17,6 +17,7 @@ from typing import Any
 from common.errors import UserError
 from knobs.diff import (
     ABSENT,
+    NO_EFFECT,
     Change,
     Classifier,
     PairDiff,
@@ -33,7 +34,7 @@ from knobs.rules import RuleTable
 DIRECTIONS = ("knock-in", "knock-out")
 DELETE = "<config-bisect: delete>"  # same marker as interpolate/hybrid_runtime.py
 PER_EPOCH_PATHS = ("learning_rate", "pretrain.rebuild")
-NOT_SWITCHABLE = frozenset({"runtime"})
+NOT_SWITCHABLE = NO_EFFECT  # knobs that do not change results are not switched
 
 
 @dataclass(frozen=True)

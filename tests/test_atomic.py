@@ -24,7 +24,7 @@ def umask():
     os.umask(old)
 
 
-@pytest.mark.parametrize("mask", [0o022, 0o027, 0o002])
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o002], ids=oct)
 def test_the_file_mode_honours_the_umask(tmp_path, umask, mask):
     """Regression: every file was written 0600 (mkstemp), unreadable to colleagues on a shared cluster."""
     umask(mask)

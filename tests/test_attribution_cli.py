@@ -26,7 +26,8 @@ def test_simulate_json_schema(tmp_path):
     assert [r["strategy"] for r in rows] == list(STRATEGIES)
     for r in rows:
         assert set(r) == {"strategy", "trials", "success_rate", "mean_runs", "p95_runs", "mean_cost"}
-        assert r["trials"] == 5 and 0 <= r["success_rate"] <= 1 and r["p95_runs"] >= 1
+        assert r["trials"] == 5 and r["p95_runs"] >= 1
+        assert r["success_rate"] == 1.0  # one culprit of 2.0 against a seed noise of 0.05: none may miss it
         assert r["mean_cost"] == pytest.approx(80 * r["mean_runs"])
     one = json.loads(CliRunner().invoke(cli, ["simulate", str(path), "--trials", "3", "--strategy", "ddmin",
                                               "--json"]).output)

@@ -9,10 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from attribution.simulator import Simulator
 from bisect_cli.submit_cmd import finished_results
 from common.errors import UserError
 from jobs.gather import gather_results, read_score
@@ -21,7 +19,7 @@ from runner.environment import FIELDS
 from runner.results import Bisection, results_payload
 from runner.steps import TrainResult
 from tests.conftest import PROJECT_ROOT
-from tests.test_results import KNOBS, SCENARIO, job_results
+from tests.test_results import KNOBS, simulated_bisection
 
 ORIG_SPEC = {"python": "/venvs/a/bin/python", "returnn_root": "/returnn/2024", "env": {}, "engine_rqmt": {}}
 START_SPEC = {"python": "/venvs/b/bin/python", "returnn_root": None, "env": {}, "engine_rqmt": {}}
@@ -68,16 +66,7 @@ def test_hashed_arguments_leave_out_data_locations_and_requirements(tmp_path):
 
 @pytest.fixture
 def simulated() -> Bisection:
-    """orig, start (3 seeds), each knob's knock-in (1 seed), as the local runner reports them."""
-    simulate = Simulator(SCENARIO, np.random.default_rng(11))
-    start = frozenset(KNOBS)
-    orig_runs, start_runs = simulate([frozenset(), start], 3)
-    runs = job_results("orig", orig_runs) + job_results("start", start_runs)
-    labels = {"orig": ([], None), "start": ([], None)}
-    for knob in KNOBS:
-        labels[f"knock-in:{knob}"] = ([knob], "knock-in")
-        runs += job_results(f"knock-in:{knob}", simulate([start - {knob}], 1)[0])
-    return Bisection("orig.config", "start.config", "test WER", runs, labels)
+    return simulated_bisection(11)
 
 
 def sisyphus_outputs(bisection: Bisection, folder: Path) -> list[dict]:

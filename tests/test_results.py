@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from attribution.simulator import SEGMENT_WORDS, Simulator
 from attribution.statistics import Interval, classify
 from runner.local import JobResult
 from runner.results import Bisection, results_payload, write_bisection_report, write_results
+from runner.steps import LR_FILE
 from runner.summary import label_runs, run_score
 
 SCHEMA = {"orig", "start", "scorer", "headline", "verdict", "gap", "hybrids", "jobs", "trainings",
@@ -40,10 +42,9 @@ def job_results(label: str, runs: list, first_seed: int = 1) -> list[JobResult]:
     return results
 
 
-@pytest.fixture
-def bisection() -> Bisection:
-    """orig, start (3 seeds each) and the knock-in of each knob (1 seed), one more seed of dropout failed."""
-    simulate = Simulator(SCENARIO, np.random.default_rng(5))
+def simulated_bisection(seed: int) -> Bisection:
+    """orig, start (3 seeds each) and the knock-in of each knob (1 seed), as the local runner reports them."""
+    simulate = Simulator(SCENARIO, np.random.default_rng(seed))
     start = frozenset(KNOBS)
     orig_runs, start_runs = simulate([frozenset(), start], 3)
     runs = job_results("orig", orig_runs) + job_results("start", start_runs)
@@ -52,8 +53,16 @@ def bisection() -> Bisection:
         label = f"knock-in:{knob}"
         labels[label] = ([knob], "knock-in")
         runs += job_results(label, simulate([start - {knob}], 1)[0])
-    runs.append(JobResult("knock-in:dropout", "d.config", 2, "key-d-2", "failed", "RETURNN exited with 1", "log.txt"))
     return Bisection("orig.config", "start.config", "test WER", runs, labels)
+
+
+@pytest.fixture
+def bisection() -> Bisection:
+    """The simulated bisection with one more seed of dropout's knock-in, which failed."""
+    simulated = simulated_bisection(5)
+    simulated.runs.append(JobResult("knock-in:dropout", "d.config", 2, "key-d-2", "failed", "RETURNN exited with 1",
+                                    "log.txt"))
+    return simulated
 
 
 def test_results_json_has_the_documented_schema_and_the_verdicts(bisection, tmp_path):
@@ -140,3 +149,26 @@ def test_each_effect_row_follows_the_rule(bisection):
     for effect in effects.effects:
         assert effect.verdict == classify(effect.interval, effects.gap)
         assert math.isclose(effect.share, effect.interval.estimate / effects.gap.estimate)
+
+
+def _lr_file(folder: Path, dev_errors: list[float]) -> str:
+    folder.mkdir(parents=True)
+    epochs = ",\n".join(f"{e}: EpochData(learningRate=0.01, error={{'dev_error': {v!r}}})"
+                        for e, v in enumerate(dev_errors, start=1))
+    (folder / LR_FILE).write_text("{\n" + epochs + ",\n}\n")
+    return str(folder)
+
+
+def test_results_say_from_which_epoch_each_dev_curve_parts_from_start_s(tmp_path):
+    def curve(offset: float, better_from: int | None = None) -> list[float]:
+        return [0.9 - 0.02 * e + offset - (0.4 if better_from and e >= better_from else 0) for e in range(1, 9)]
+
+    runs = [JobResult("start", "s", seed, "k", "ok", best_dev={"key": "dev_error", "epoch": 8, "value": 0.7},
+                      train_dir=_lr_file(tmp_path / f"start{seed}", curve(0.003 * seed))) for seed in (1, 2, 3)]
+    runs += [JobResult("orig", "o", 1, "k", "ok", best_dev={"key": "dev_error", "epoch": 8, "value": 0.7},
+                       train_dir=_lr_file(tmp_path / "orig", curve(0.006))),
+             JobResult("knock-in:lr", "h", 1, "k", "ok", best_dev={"key": "dev_error", "epoch": 8, "value": 0.3},
+                       train_dir=_lr_file(tmp_path / "hybrid", curve(0.003, better_from=3)))]
+    labels = {"orig": ([], None), "start": ([], None), "knock-in:lr": (["lr"], "knock-in")}
+    payload = results_payload(Bisection("o", "s", "dev error", runs, labels))
+    assert payload["dev_curves_part_from_start"] == {"orig": None, "knock-in:lr": 3}

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from bisect_cli.main import cli
 from bisect_cli.plan_inputs import recognition_setup, strategy_units
 from bisect_cli.submit_cmd import sisyphus_available
+from common.errors import UserError
 from demo.task import ensure_demo_data
 from interpolate.units import merge_units, request_for
 from knobs import LoadContext
@@ -62,15 +63,15 @@ def local_strategy_run(ff_pair, tmp_path_factory):
     args = ["run", str(orig), str(start), "-o", str(work), "--strategy", "adaptive", "--vocab", str(vocab),
             "--refs", str(refs)]
     first = CliRunner().invoke(cli, args)
+    first_results = json.loads((work / "results.json").read_text()) if first.exit_code == 0 else None
     second = CliRunner().invoke(cli, args)
-    return work, first, second
+    return work, first, first_results, second
 
 
 def test_run_with_a_strategy_trains_hybrids_and_names_the_culprit(local_strategy_run):
-    work, first, _ = local_strategy_run
+    work, first, results, _ = local_strategy_run
     assert first.exit_code == 0, first.output
     assert f"adaptive over 3 units: {', '.join(UNITS)}" in first.output
-    results = json.loads((work / "results.json").read_text())
     strategy = results["strategy"]
     assert strategy["strategy"] == "adaptive" and strategy["culprits"] == ["lr"]
     assert strategy["runs"] == len(results["jobs"]) == results["trainings"]["run"]
@@ -89,7 +90,7 @@ def test_run_with_a_strategy_trains_hybrids_and_names_the_culprit(local_strategy
 
 
 def test_a_rerun_replays_the_strategy_without_training_again(local_strategy_run):
-    work, first, second = local_strategy_run
+    work, first, _, second = local_strategy_run
     assert second.exit_code == 0, second.output
     trained = [line for line in second.output.splitlines() if line.startswith("[")]
     results = json.loads((work / "results.json").read_text())
@@ -129,6 +130,19 @@ def test_local_evaluate_writes_trains_and_reuses_the_hybrids_a_strategy_asks_for
     replay = LocalEvaluate(settings, units, write_hybrid)([frozenset({"lr"})], 2)  # a rerun asks again: no training
     assert [(r.seed, r.reused) for r in replay[0]] == [(1, True), (2, True)]
     assert [r.wer for r in replay[0]] == [first[0][0].wer, more[0][0].wer]
+
+
+def test_a_failed_training_stops_the_strategy_with_its_log(ff_pair, tmp_path):
+    orig, start, vocab, refs = ff_pair
+    broken = tmp_path / "start.config"
+    broken.write_text(start.read_text().replace('data_dir + "/train.hdf"', '"/no/such/folder/train.hdf"'))
+    _, recognition = recognition_setup(orig, broken, str(vocab), str(refs))
+    units, _, write_hybrid = strategy_units(orig, broken, tmp_path / "hybrids", LoadContext())
+    evaluate = LocalEvaluate(RunSettings(orig, broken, tmp_path / "work", recognition=recognition), units,
+                             write_hybrid)
+    with pytest.raises(UserError, match=r"start seed 1 failed: RETURNN exited with \d+: .* \(log: \S+/returnn.stdout."
+                                        r"txt\); the strategy needs its WER .*--retry-failed"):
+        evaluate([frozenset(units)], 1)
 
 
 @NEEDS_SISYPHUS

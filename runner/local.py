@@ -146,7 +146,7 @@ def _stop_orphan(job_dir: Path) -> None:
         cwd = Path(f"/proc/{pid}/cwd").resolve()
     except (ValueError, OSError):
         return
-    if b"returnn" not in cmdline and b"rnn.py" not in cmdline or cwd != job_dir.resolve():
+    if (b"returnn" not in cmdline and b"rnn.py" not in cmdline) or cwd != job_dir.resolve():
         return  # the pid was reused by an unrelated process
     try:
         os.kill(pid, signal.SIGKILL)

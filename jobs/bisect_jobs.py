@@ -10,7 +10,9 @@ hash (see `jobs.graph.content_path`), and data locations and requirements are le
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,8 @@ from typing import Any
 from sisyphus import Job, Task, tk
 
 from common.atomic import write_atomic
+from jobs.engine_settings import DEFAULT_RQMT
 
-DEFAULT_RQMT = {"cpu": 1, "mem": 4, "gpu": 0, "time": 1}
 _NOT_HASHED = ("data_env", "rqmt")
 
 
@@ -68,7 +70,10 @@ class WriteHybridJob(_BisectJob):
 
 
 class TrainJob(_BisectJob):
-    """Train a config with RETURNN and a seed (outputs: the RETURNN folder with checkpoints, LR file, log)."""
+    """Train a config with RETURNN and a seed (outputs: the RETURNN folder with checkpoints, LR file, log).
+
+    Resumable like i6_core's ReturnnTrainingJob: a task stopped from outside (scancel, the time limit, a node
+    failure) is resubmitted by Sisyphus, and RETURNN continues from the last checkpoint in its model folder."""
 
     def __init__(self, config: tk.Path, seed: int, num_epochs: int | None = None,
                  data_env: dict[str, str] | None = None, rqmt: dict[str, Any] | None = None):
@@ -80,13 +85,19 @@ class TrainJob(_BisectJob):
         self.out_result = self.output_path("train.json")
 
     def tasks(self):
-        yield Task("run", rqmt=self.rqmt)
+        yield Task("run", resume="run", rqmt=self.rqmt)
 
     def run(self) -> None:
         from runner import steps
 
+        # no timeout of ours: the cluster's time limit bounds a training
         result = steps.train(self.config.get_path(), self.out_train_dir.get_path(), self.seed, self.num_epochs,
-                             env=self.data_env)
+                             env=self.data_env, timeout=None)
+        if result.returncode is not None and result.returncode < 0:
+            # RETURNN was killed along with this task (scancel, time limit): end the same way, so that Sisyphus
+            # sees an interrupted task and resumes it, instead of a failed training
+            signal.signal(-result.returncode, signal.SIG_DFL)
+            os.kill(os.getpid(), -result.returncode)
         write_atomic(self.out_result.get_path(), json.dumps(result.to_json(), indent=1) + "\n")
         if result.status != "ok":
             raise RuntimeError(f"training failed: {result.reason} (log: {result.log})")
@@ -115,7 +126,7 @@ class RecognizeScoreJob(_BisectJob):
         work = Path(self.out_hyp.get_path()).parent.parent / "work"
         model = Path(self.train_dir.get_path()) / steps.MODEL
         hyp = steps.recognize(self.config.get_path(), work, trained["final_epoch"], list(self.vocab),
-                              extra_args=self.extra_args, env=self.data_env, model=model)
+                              extra_args=self.extra_args, env=self.data_env, model=model, timeout=None)
         shutil.copyfile(hyp, self.out_hyp.get_path())
         scored = steps.score(hyp, self.refs.get_path())
         payload = {**scored.to_json(), "seed_result": trained}

@@ -41,6 +41,7 @@ class TrainResult:
     final_epoch: int | None = None
     seconds: float = 0.0
     best_dev: dict | None = None  # cheap score: {"key", "epoch", "value"} from the learning-rate file
+    returncode: int | None = None  # RETURNN's exit status; negative: killed by that signal
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -52,7 +53,7 @@ def returnn_env(extra_env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _returnn(config: Path, work_dir: Path, args: list[str], env: dict[str, str] | None, timeout: float,
+def _returnn(config: Path, work_dir: Path, args: list[str], env: dict[str, str] | None, timeout: float | None,
              stdout_name: str) -> int:
     """Run RETURNN in `work_dir`; its pid is kept in PID_FILE while it runs (so an orphan can be found)."""
     cmd = [sys.executable, "-m", "returnn", str(config), *args]
@@ -83,7 +84,7 @@ def _last_error(log: Path) -> str:
 
 
 def train(config: str | Path, work_dir: str | Path, seed: int, num_epochs: int | None = None,
-          env: dict[str, str] | None = None, timeout: float = 3600.0, cheap_key: str = "dev_error",
+          env: dict[str, str] | None = None, timeout: float | None = 3600.0, cheap_key: str = "dev_error",
           extra_args: tuple[str, ...] = ()) -> TrainResult:
     """Train `config` with `random_seed = seed` (and `num_epochs` if given) in `work_dir`;
     `extra_args` are more RETURNN command-line arguments (e.g. `++demo_data_dir DIR`).
@@ -107,6 +108,7 @@ def train(config: str | Path, work_dir: str | Path, seed: int, num_epochs: int |
         return result
     finally:
         result.seconds = round(time.monotonic() - start, 2)
+    result.returncode = returncode
     if returncode != 0:
         result.reason = f"RETURNN exited with {returncode}: {_last_error(log)}"
         return result
@@ -166,7 +168,7 @@ def read_forward_hdf(path: Path) -> dict[str, np.ndarray]:
 
 
 def recognize(config: str | Path, work_dir: str | Path, epoch: int, vocab: list[str], name: str = "test",
-              extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None, timeout: float = 1800.0,
+              extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None, timeout: float | None = 1800.0,
               model: str | Path = MODEL) -> Path:
     """Posteriors of the config's `eval` dataset (RETURNN's forward task) with the checkpoint of `epoch`,
     decoded to `<name>.hyp.txt`; `extra_args` may choose the data (e.g. `++demo_eval_split dev`).

@@ -222,12 +222,13 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
         refusal = sbatch_refusal(sbatch_flags({**plan["rqmt"], es.ENGINE_ARGS[engine]: list(site_flags)}))
         if refusal:
             raise UserError(f"Slurm refuses the training jobs' requests: {refusal}", "--rqmt/--engine-opts")
-        watch = SlurmWatch(setup, node_down_timeout, click.echo).poll
-    said = run_manager(sis, setup, watch)
+        watch = SlurmWatch(setup, node_down_timeout, click.echo)
+    said = run_manager(sis, setup, watch.poll if watch else None)
     results = setup / "output" / "bisect" / pair / "results.json"
     errors = failed_jobs(setup)
     if errors or not results.exists():  # the manager exits 0 even when jobs failed
         detail = f"failed jobs: {', '.join(errors[:3])}" if errors else f"manager said: {said}"
+        detail += "".join(f"; {line}" for line in (watch.ended.values() if watch else ()))
         raise UserError(f"the bisection did not finish ({detail})", setup)
     final = setup / "output" / "bisect" / f"{pair}_confirm" / "results.json" if confirm_seeds else results
     if not final.exists():

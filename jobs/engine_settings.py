@@ -86,7 +86,8 @@ class Runtime:
     gpu_model: str | None = None  # None: trained on the CPU, or the log does not say
 
 
-_FINISHED = re.compile(r"^(?:pre)?train epoch (?P<epoch>\d+), finished after \d+ steps, (?P<hms>[\d:]+) elapsed")
+_FINISHED = re.compile(r"^(?:pretrain |train )?epoch (?P<epoch>\d+)(?:, | (?P<eval>'[^']*') eval, )finished after \d+ "
+                       r"steps, (?P<hms>[\d:]+) elapsed")
 _STEP = re.compile(r"^(?:pre)?train epoch (?P<epoch>\d+), step \d+.*elapsed (?P<hms>[\d:]+), "
                    r"exp\. remaining (?P<left>[\d:]+)")
 
@@ -96,15 +97,17 @@ def _seconds(hms: str) -> float:
 
 
 def epoch_seconds_from_log(lines: list[str]) -> float | None:
-    """Median time of an epoch: RETURNN's `train epoch N, finished after S steps, H:MM:SS elapsed` lines, else (a
-    log cut short, old RETURNN) each epoch's last `elapsed ..., exp. remaining ...` step line."""
-    finished, estimated = {}, {}
+    """Median time of an epoch, its evaluations included: RETURNN's `train epoch N, finished after S steps, H:MM:SS
+    elapsed` and `epoch N 'dev' eval, finished after ...` lines, else (a log cut short, old RETURNN) each epoch's
+    last `elapsed ..., exp. remaining ...` step line."""
+    finished: dict[int, dict[str, float]] = {}
+    estimated: dict[int, float] = {}
     for line in lines:
         if match := _FINISHED.match(line):
-            finished[int(match["epoch"])] = _seconds(match["hms"])
+            finished.setdefault(int(match["epoch"]), {})[match["eval"] or "train"] = _seconds(match["hms"])
         elif match := _STEP.match(line):
             estimated[int(match["epoch"])] = _seconds(match["hms"]) + _seconds(match["left"])
-    times = sorted((finished or estimated).values())
+    times = sorted([sum(parts.values()) for parts in finished.values() if "train" in parts] or estimated.values())
     return times[len(times) // 2] if times else None
 
 

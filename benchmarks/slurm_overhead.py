@@ -1,0 +1,66 @@
+"""Wall time of the demo bisection through Slurm + Sisyphus against the local runner (goal: <= 20 % more), and
+whether both give the same verdict.
+
+Run: .venv/bin/python benchmarks/slurm_overhead.py [OUT_DIR] [EPOCHS]. Needs RWTH Sisyphus and a Slurm cluster
+(`scripts/slurm-single-node.sh start`). Both runs train the same plan (one-at-a-time, both directions, 3 baseline
+seeds; `--epochs` default: the configs' 8) from scratch with the same demo data: the local runner with 2 trainings in
+parallel, Slurm with 1 CPU per job (2 at a time on a 2-core node). Say under what load you measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = Path(sys.executable).with_name("config-bisect")
+PAIR = [str(ROOT / "configs/orig/demo_ctc.config"), str(ROOT / "configs/start/demo_ctc.config")]
+
+
+def timed(args: list[str], env: dict[str, str]) -> tuple[float, str]:
+    start = time.monotonic()
+    proc = subprocess.run([str(CLI), *args], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(args[:1])} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return time.monotonic() - start, proc.stdout
+
+
+def movers(results: Path) -> tuple[list[str], set[str]]:
+    """(the verdict lines, the hybrids that move at least half the gap)."""
+    data = json.loads(results.read_text())
+    moved = {h["label"].replace(":", ".") for h in data["hybrids"]
+             if h["direction"] and h["gap_share"] is not None and abs(h["gap_share"]) >= 0.5}
+    return data["verdict"], moved
+
+
+def main(out: Path, epochs: str | None) -> None:
+    out.mkdir(parents=True, exist_ok=False)
+    os.environ["CONFIG_BISECT_CACHE"] = str(out / "cache")
+    env = dict(os.environ)
+    extra = ["--epochs", epochs] if epochs else []
+    from demo.task import ensure_demo_data
+
+    ensure_demo_data()  # outside both timings
+    local_s, _ = timed(["run", *PAIR, "-o", str(out / "local"), "--jobs", "2", *extra], env)
+    slurm_s, said = timed(["submit", *PAIR, "-o", str(out / "slurm"), "--engine", "slurm", *extra], env)
+    (local_v, local_m), (slurm_v, slurm_m) = (movers(out / "local/results.json"),
+                                              movers(out / "slurm/output/bisect/demo_ctc/results.json"))
+    trainings = len(list((out / "slurm/work").rglob("TrainJob.*")))
+    print(f"demo bisection, {trainings} trainings{', ' + epochs + ' epochs' if epochs else ''}, load average "
+          f"{os.getloadavg()[0]:.1f} at the end")
+    print(f"local runner:      {local_s:7.1f} s")
+    print(f"Slurm + Sisyphus:  {slurm_s:7.1f} s  ({100 * (slurm_s / local_s - 1):+.1f} %)")
+    print(f"hybrids that move >= half the gap: local {sorted(local_m)}, Slurm {sorted(slurm_m)}: "
+          f"{'the same' if local_m == slurm_m else 'DIFFERENT'}")
+    for name, lines in (("local", local_v), ("Slurm", slurm_v)):
+        print(f"verdict ({name}):")
+        for line in lines:
+            print(f"  {line}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "out/slurm-overhead"), sys.argv[2] if len(sys.argv) > 2 else None)

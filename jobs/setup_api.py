@@ -19,15 +19,16 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from
 from common.atomic import write_atomic
 from interpolate.hybrids import one_at_a_time
 from jobs import engine_settings as es
-from jobs.bisect_jobs import GatherResultsJob
-from jobs.graph import Plan, build_bisection
 from knobs import LoadContext, diff_configs, load_pair, load_rules
+
+if TYPE_CHECKING:
+    from jobs.bisect_jobs import GatherResultsJob
 
 INPUT_DIR = "config-bisect-inputs"
 
@@ -65,6 +66,8 @@ def add_bisection(prefix: str, orig: Any, start: Any, *, name: str | None = None
     `knobs` switched together (default: each knob alone), in `direction` (knock-in, knock-out or both); `vocab` and
     `refs` score the test split (the demo pair needs neither); `rqmt` wins over what the configs and `runtime_log`
     say (see `jobs.engine_settings`); `context` loads the configs as `--context`/`--set`/`--epochs` do."""
+    from jobs.graph import Plan, build_bisection  # Sisyphus: imported where a graph is built
+
     context = context or LoadContext(epochs=epochs)
     setup = Path(setup_dir).resolve()
     orig_path, start_path = config_file(orig, "orig", setup), config_file(start, "start", setup)

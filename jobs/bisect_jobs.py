@@ -23,6 +23,8 @@ from common.atomic import write_atomic
 from jobs.engine_settings import DEFAULT_RQMT
 
 _NOT_HASHED = ("data_env", "rqmt")
+# signals that stop a training from outside; a crash (SIGSEGV, SIGABRT) is a failed training
+_STOPPED_FROM_OUTSIDE = (signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGHUP)
 
 
 class _BisectJob(Job):
@@ -93,9 +95,9 @@ class TrainJob(_BisectJob):
         # no timeout of ours: the cluster's time limit bounds a training
         result = steps.train(self.config.get_path(), self.out_train_dir.get_path(), self.seed, self.num_epochs,
                              env=self.data_env, timeout=None)
-        if result.returncode is not None and result.returncode < 0:
-            # RETURNN was killed along with this task (scancel, time limit): end the same way, so that Sisyphus
-            # sees an interrupted task and resumes it, instead of a failed training
+        if result.returncode is not None and -result.returncode in _STOPPED_FROM_OUTSIDE:
+            # RETURNN was stopped along with this task (scancel, the time limit) or alone (the OOM killer): end
+            # the same way, so that Sisyphus sees an interrupted task and resumes it instead of a failed training
             signal.signal(-result.returncode, signal.SIG_DFL)
             os.kill(os.getpid(), -result.returncode)
         write_atomic(self.out_result.get_path(), json.dumps(result.to_json(), indent=1) + "\n")

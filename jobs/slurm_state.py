@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 ENDED_BADLY = {"TIMEOUT": "over its time limit", "NODE_FAIL": "its node failed", "OUT_OF_MEMORY": "out of memory",
-               "CANCELLED": "by scancel or an administrator", "FAILED": "failed", "PREEMPTED": "preempted",
+               "CANCELLED": "by scancel or an administrator", "FAILED": "its command failed", "PREEMPTED": "preempted",
                "BOOT_FAIL": "node boot failed", "DEADLINE": "past its deadline"}
 _UNUSABLE_NODE = re.compile(r"^(down|drain|fail|inval|future|maint|unknown)|\*$")
 _FIELD = re.compile(r"(\S+?)=(.*?)(?= \S+?=|$)")

@@ -19,6 +19,7 @@ import pytest
 
 from bisect_cli.submit_cmd import sisyphus_available
 from jobs.slurm_state import submitted_tasks
+from runner import steps
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slurm
@@ -91,33 +92,43 @@ def cancel_setup_jobs(setup: Path) -> None:
 
 @pytest.fixture(scope="module")
 def demo_run(cluster, tmp_path_factory):
-    """The demo plan on Slurm, with two faults on the way: start's training is scancelled after its first
-    checkpoint, and the manager (with `submit`) is killed once a training has finished; then submit is run again
-    to the end. The same plan with the local runner, for the WERs."""
+    """The demo plan on Slurm (3 epochs), with three faults on the way: start's training is scancelled after its
+    first checkpoint, orig's RETURNN alone is killed with SIGKILL after its first (as the kernel's OOM killer
+    would), and the manager (with `submit`) is killed once a training has finished; then submit is run again to
+    the end. The same plan with the local runner, for the WERs."""
     base = tmp_path_factory.mktemp("demo")
     setup = base / "setup"
-    proc, log = start_submit(setup, cluster, "--epochs", "2")
+    proc, log = start_submit(setup, cluster, "--epochs", "3")
+    faults: dict = {"restarted_at": None}
     try:
-        start_train = wait_for(lambda: job_of(setup, "start/seed1/train") if (setup / "alias").is_dir() and
-                               (job_of(setup, "start/seed1/train") / "output/train/net-model/network.001.index")
-                               .exists() else None, 600, "the first checkpoint of start's training")
-        checkpoint = start_train / "output/train/net-model/network.001.index"
-        checkpoint_mtime = checkpoint.stat().st_mtime
-        cancelled = submissions(start_train)[-1]["engine_info"][0][1]
-        subprocess.run(["scancel", cancelled], check=True, timeout=60)
-        finished = wait_for(lambda: {p.parent: p.stat().st_mtime for p in setup.glob("work/*/*/TrainJob.*/finished")},
-                            600, "a finished training")
-        kill_group(proc)  # the manager and submit, as a lost ssh session or `kill -9` would
+        wait_for(lambda: (setup / "alias/bisect/demo_ctc/start/seed1/train").exists(), 600, "the aliases")
+        start_train, orig_train = job_of(setup, "start/seed1/train"), job_of(setup, "orig/seed1/train")
+        models = {"start": start_train / "output/train/net-model", "orig": orig_train / "output/train/net-model"}
+
+        def inject() -> bool:
+            if "cancelled" not in faults and (models["start"] / "network.001.index").exists():
+                faults["checkpoint_mtime"] = (models["start"] / "network.001.index").stat().st_mtime
+                faults["cancelled"] = submissions(start_train)[-1]["engine_info"][0][1]
+                subprocess.run(["scancel", faults["cancelled"]], check=True, timeout=60)
+            pid = orig_train / "output/train" / steps.PID_FILE
+            if "killed" not in faults and (models["orig"] / "network.pretrain.001.index").exists() and pid.exists():
+                os.kill(int(pid.read_text()), signal.SIGKILL)
+                faults["killed"] = submissions(orig_train)[-1]["engine_info"][0][1]
+            return "cancelled" in faults and "killed" in faults
+
+        wait_for(inject, 600, "the first checkpoints of orig's and start's trainings")
+        faults["finished_before"] = wait_for(
+            lambda: {p.parent: (p.stat().st_mtime, len(submissions(p.parent)))
+                     for p in setup.glob("work/*/*/TrainJob.*/finished")}, 600, "a finished training")
     finally:
-        kill_group(proc)
-    restarted_at = time.time()
+        kill_group(proc)  # the manager and submit, as a lost ssh session or `kill -9` would
+    faults["restarted_at"] = time.time()
     again = subprocess.run([str(CLI), "submit", str(ORIG), str(START), "-o", str(setup), "--engine", "slurm", *PLAN,
-                            "--epochs", "2"], capture_output=True, text=True, env=cluster, timeout=1800)
+                            "--epochs", "3"], capture_output=True, text=True, env=cluster, timeout=1800)
     local = subprocess.run([str(CLI), "run", str(ORIG), str(START), "-o", str(base / "local"), *PLAN,
-                            "--epochs", "2"], capture_output=True, text=True, env=cluster, timeout=1800)
-    return {"setup": setup, "first": log.read_text(), "again": again, "local": local, "start_train": start_train,
-            "checkpoint_mtime": checkpoint_mtime, "cancelled": cancelled, "finished_before": finished,
-            "restarted_at": restarted_at}
+                            "--epochs", "3"], capture_output=True, text=True, env=cluster, timeout=1800)
+    return {**faults, "setup": setup, "first": log.read_text(), "again": again, "local": local,
+            "start_train": start_train, "orig_train": orig_train}
 
 
 def sacct_states() -> dict[str, str]:
@@ -167,14 +178,21 @@ def test_a_scancelled_training_is_resubmitted_and_resumes_from_its_last_checkpoi
     resumed = log.split("RETURNN starting up")[2]
     assert "start training at epoch 2" in resumed and "network.001" in resumed  # loaded epoch 1, not epoch 1 again
     assert (train / "output/train/net-model/network.001.index").stat().st_mtime == demo_run["checkpoint_mtime"]
-    assert json.loads((train / "output/train.json").read_text())["final_epoch"] == 2
+    assert json.loads((train / "output/train.json").read_text())["final_epoch"] == 3
+
+
+def test_returnn_killed_alone_is_resumed_not_failed(demo_run):
+    train = demo_run["orig_train"]
+    ids = [s["engine_info"][0][1] for s in submissions(train)]
+    assert ids[0] == demo_run["killed"] and len(ids) >= 2 and not list(train.glob("error.*"))
+    log = (train / "output/train/returnn.log").read_text()
+    assert log.count("RETURNN starting up") == 2 and "start training at epoch 2" in log.split("RETURNN starting up")[2]
 
 
 def test_a_restarted_manager_does_not_retrain_finished_trainings(demo_run):
-    for job, mtime in demo_run["finished_before"].items():
-        assert (job / "finished").stat().st_mtime == mtime
-        assert len(submissions(job)) == 1, job  # submitted once, before the manager was killed
-        assert (job / "finished").stat().st_mtime < demo_run["restarted_at"]
+    for job, (mtime, submitted) in demo_run["finished_before"].items():
+        assert (job / "finished").stat().st_mtime == mtime < demo_run["restarted_at"]
+        assert len(submissions(job)) == submitted, job  # not submitted again after the restart
 
 
 def test_a_job_over_its_time_limit_is_reported_with_slurm_s_reason(cluster, tmp_path):
@@ -223,6 +241,14 @@ def test_a_node_that_goes_down_while_jobs_wait_is_reported_not_waited_on(cluster
     assert "(config-bisect test)" in said and "rerun submit when the nodes are back" in said
     wait_for(lambda: "idle" in subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout,
              60, "the node back")
+
+
+def test_site_flags_the_cluster_does_not_know_are_refused_before_anything_runs(cluster, tmp_path):
+    proc, log = start_submit(tmp_path / "setup", cluster, "--engine-opts", "--partition=nosuch --comment=bisect")
+    assert proc.wait(timeout=300) == 2
+    said = log.read_text()
+    assert "Slurm refuses the training jobs' requests: sbatch: error: invalid partition specified: nosuch" in said
+    assert "--partition=nosuch --comment=bisect" in said and not (tmp_path / "setup/manager.log").exists()
 
 
 def test_the_script_starts_idempotently_and_stops_only_what_it_started(cluster):

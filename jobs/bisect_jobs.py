@@ -98,7 +98,8 @@ class TrainJob(_BisectJob):
         if result.returncode is not None and -result.returncode in _STOPPED_FROM_OUTSIDE:
             # RETURNN was stopped along with this task (scancel, the time limit) or alone (the OOM killer): end
             # the same way, so that Sisyphus sees an interrupted task and resumes it instead of a failed training
-            signal.signal(-result.returncode, signal.SIG_DFL)
+            if -result.returncode != signal.SIGKILL:  # (SIGKILL cannot be handled: always the default)
+                signal.signal(-result.returncode, signal.SIG_DFL)
             os.kill(os.getpid(), -result.returncode)
         write_atomic(self.out_result.get_path(), json.dumps(result.to_json(), indent=1) + "\n")
         if result.status != "ok":

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from artefacts.curves import Curve, curves_png
+from attribution.environment_section import environment_markdown, environment_notes, environment_rows
 from attribution.statistics import Interval, bootstrap_wer_difference, difference_interval, pooled_std, verdict
 from attribution.strategies import Finding
 from common.atomic import write_atomic
@@ -115,10 +116,21 @@ def finding_headline(finding: Finding, effects: list[KnobEffect]) -> str:
     return "; ".join(sentences)
 
 
+def _environment_html(section: dict | None) -> str:
+    if not section:
+        return ""
+    head = "".join(f"<th>{h}</th>" for h in ("side", "environment", "probed", "trained (log)", "original training"))
+    cells = ("".join(f"<td>{html.escape(c)}</td>" for c in row) for row in environment_rows(section))
+    rows = "".join(f"<tr>{c}</tr>" for c in cells)
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in environment_notes(section))
+    return f"<h2>Environments</h2><table border=1><tr>{head}</tr>{rows}</table><ul>{notes}</ul>"
+
+
 def write_report(out_dir: Path, labels: list[LabelRuns], curves: list[Curve], title: str,
-                 finding: Finding | None = None) -> tuple[Path, Path]:
+                 finding: Finding | None = None, environments: dict | None = None) -> tuple[Path, Path]:
     """report.md (with PNG files beside it) and a self-contained report.html (PNGs inlined). With a strategy's
-    `finding`, the headline is its culprits, and its trainings and notes follow."""
+    `finding`, the headline is its culprits, and its trainings and notes follow; `environments` (results.json's
+    section) adds the environments per side and their warnings."""
     gap, effects, sigma = knob_effects(labels)
     chart = effects_chart(effects, gap)
     curve_png = curves_png(curves, "dev_error") if curves else None
@@ -143,6 +155,7 @@ def write_report(out_dir: Path, labels: list[LabelRuns], curves: list[Curve], ti
           "![effects](report_effects.png)", ""]
     if curve_png:
         md += ["![dev curves](report_curves.png)", ""]
+    md += environment_markdown(environments)
     write_atomic(out_dir / "report.md", "\n".join(md))
 
     def img(data: bytes) -> str:
@@ -155,7 +168,7 @@ def write_report(out_dir: Path, labels: list[LabelRuns], curves: list[Curve], ti
             + (f"<ul>{''.join(f'<li>{html.escape(line)}</li>' for line in strategy)}</ul>" if strategy else "")
             + f"<table border=1><tr><th>hybrid</th><th>effect</th><th>95 % interval</th>"
             f"<th>runs</th></tr>{table}</table><ul>{''.join(f'<li>{html.escape(e.sentence)}</li>' for e in effects)}"
-            f"</ul>{img(chart)}{img(curve_png) if curve_png else ''}")
+            f"</ul>{img(chart)}{img(curve_png) if curve_png else ''}{_environment_html(environments)}")
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>" \
            f"<body>{body}</body></html>\n"
     write_atomic(out_dir / "report.html", page)

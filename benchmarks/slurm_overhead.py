@@ -5,8 +5,9 @@ Run: .venv/bin/python benchmarks/slurm_overhead.py [OUT_DIR [EPOCHS] [slurm-firs
 Slurm cluster (`scripts/slurm-single-node.sh start`). Both runs train the same plan (one-at-a-time, both
 directions, 3 baseline seeds; `--epochs` default: the configs' 8) from scratch with the same demo data: the local
 runner with 2 trainings in parallel, Slurm with 1 CPU per job (2 at a time on a 2-core node); `slurm-first` swaps
-the order (the load of a shared machine drifts). Also prints how busy the Slurm jobs kept the node's 2 CPUs. Say
-under what load you measured.
+the order (the load of a shared machine drifts). Also prints how busy the Slurm jobs kept the node's 2 CPUs and
+the overhead against RETURNN's own training time in each run (which takes the drifting load out). Say under what
+load you measured.
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ def main(out: Path, epochs: str | None, slurm_first: bool) -> None:
     print(f"local runner:      {local_s:7.1f} s")
     print(f"Slurm + Sisyphus:  {slurm_s:7.1f} s  ({100 * (slurm_s / local_s - 1):+.1f} %); its jobs kept the node's 2 "
           f"CPUs {100 * busy_seconds(out / 'slurm') / 2 / slurm_s:.0f} % busy")
+    local_t, slurm_t = training_seconds(out)
+    normalized = (slurm_s / slurm_t) / (local_s / local_t) - 1
+    print(f"RETURNN's own training time, added up: local {local_t:.0f} s, Slurm {slurm_t:.0f} s (the machine's load "
+          f"in each run); wall time per training second: {100 * normalized:+.1f} % on Slurm")
     print(f"hybrids that move >= half the gap: local {sorted(local_m)}, Slurm {sorted(slurm_m)}: "
           f"{'the same' if local_m == slurm_m else 'DIFFERENT'}")
     for name, lines in (("local", local_v), ("Slurm", slurm_v)):

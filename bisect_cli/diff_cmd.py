@@ -8,11 +8,13 @@ import sys
 import click
 from rich.console import Console
 
+from bisect_cli.environment_options import diff_with_environments, environment_options
 from bisect_cli.options import debug_option
 from knobs import LoadContext, compare
 from knobs.loader import DEFAULT_TIMEOUT, parse_setting
 from knobs.pairing import pair_paths
 from knobs.render import render
+from runner.pair_environments import PairEnvironments
 
 
 def context_options(command):
@@ -44,13 +46,18 @@ def make_context(settings: tuple[str, ...], context_files: tuple[str, ...], time
 @click.option("--knobs", "--rules", "rules_file", type=click.Path(),
               help="Extra knob category rules (JSON), tried before the shipped table.")
 @context_options
+@environment_options
 @debug_option
 def diff(orig: str, start: str, as_json: bool, verbose: bool, settings: tuple[str, ...],
-         context_files: tuple[str, ...], timeout: float, epochs: int | None, rules_file: str | None) -> None:
-    """List how ORIG and START differ, grouped into knobs (files, or folders of same-named files)."""
+         context_files: tuple[str, ...], timeout: float, epochs: int | None, rules_file: str | None,
+         orig_env: str | None, start_env: str | None) -> None:
+    """List how ORIG and START differ, grouped into knobs (files, or folders of same-named files).
+
+    With --orig-env/--start-env, both environments are probed and their differences are knobs too."""
     context = make_context(settings, context_files, timeout, epochs)
     pairs = pair_paths(orig, start)
-    diffs = [compare(o, s, context, rules_file) for o, s in pairs]
+    environments = PairEnvironments.from_files(orig_env, start_env)
+    diffs = [diff_with_environments(compare(o, s, context, rules_file), environments) for o, s in pairs]
     if as_json:
         payload = diffs[0].to_json() if len(diffs) == 1 else [d.to_json() for d in diffs]
         click.echo(json.dumps(payload, indent=1, default=str))

@@ -9,11 +9,13 @@ from attribution.scenario import parse_scenario
 from attribution.simulator import Simulator
 from attribution.strategies import STRATEGIES
 from bisect_cli.diff_cmd import context_options, make_context
+from bisect_cli.environment_options import diff_with_environments, environment_options
 from bisect_cli.options import debug_option
 from common.errors import UserError
 from interpolate.plan import NOT_SWITCHABLE
 from knobs import compare
 from knobs.pairing import pair_paths
+from runner.pair_environments import PairEnvironments
 
 
 def _describe(hybrid: frozenset[str], knobs: list[str]) -> str:
@@ -39,9 +41,11 @@ def _describe(hybrid: frozenset[str], knobs: list[str]) -> str:
               help="Assumed seed std as a share of the gap, for the expected cost.")
 @click.option("--trials", type=click.IntRange(min=1), default=200, show_default=True)
 @context_options
+@environment_options
 @debug_option
 def plan(orig: str, start: str, strategy: str, seeds: int, cost_per_run: float, noise: float, trials: int,
-         settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float, epochs: int | None) -> None:
+         settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float, epochs: int | None,
+         orig_env: str | None, start_env: str | None) -> None:
     """The hybrids STRATEGY would train first and the expected trainings and GPU-hours.
 
     Expected figures come from simulating the knobs of this pair with one culprit (any knob), the gap as
@@ -50,7 +54,9 @@ def plan(orig: str, start: str, strategy: str, seeds: int, cost_per_run: float, 
     if len(pairs) != 1:
         raise UserError(f"plan needs one config pair; the folders hold {len(pairs)}: name the files")
     (orig_path, start_path), = pairs
-    diff = compare(str(orig_path), str(start_path), make_context(settings, context_files, timeout, epochs))
+    diff = diff_with_environments(compare(str(orig_path), str(start_path),
+                                          make_context(settings, context_files, timeout, epochs)),
+                                  PairEnvironments.from_files(orig_env, start_env))
     knobs = [k.name for k in diff.knobs if k.name not in NOT_SWITCHABLE]
     if not knobs:
         raise UserError("the pair differs in no switchable knob: nothing to plan")

@@ -15,6 +15,7 @@ from interpolate.hybrids import HybridResult, make_hybrid, switch_units
 from interpolate.plan import DIRECTIONS, HybridRequest
 from interpolate.units import Units
 from knobs import LoadContext, PairDiff, diff_configs, load_pair, load_rules
+from knobs.environment import EnvironmentKnob, with_environment_knobs
 from runner.local import Recognition
 
 DEMO_ENV = "CONFIG_BISECT_DEMO_DATA"
@@ -59,13 +60,14 @@ def recognition_setup(orig: Path, start: Path, vocab_file: str | None, refs: str
     return env, recognition
 
 
-def strategy_units(orig: Path, start: Path, out_dir: Path, context: LoadContext, rules_file: str | None = None
+def strategy_units(orig: Path, start: Path, out_dir: Path, context: LoadContext, rules_file: str | None = None,
+                   environment_knobs: list[EnvironmentKnob] = ()
                    ) -> tuple[Units, PairDiff, Callable[[HybridRequest], HybridResult]]:
-    """(units, diff, writer of proven hybrids into `out_dir`) for a strategy over the pair; knobs whose hybrid
-    cannot be written are left out with a line saying why."""
+    """(units, diff, writer of proven hybrids into `out_dir`) for a strategy over the pair (environment knobs
+    are units of their own); knobs whose hybrid cannot be written are left out with a line saying why."""
     rules = load_rules(rules_file)
     orig_config, start_config = load_pair(str(orig), str(start), context)
-    diff = diff_configs(orig_config, start_config, rules)
+    diff = with_environment_knobs(diff_configs(orig_config, start_config, rules), environment_knobs)
     units, left_out = switch_units(orig_config, start_config, diff, out_dir, context, rules)
     for h in left_out:
         click.echo(f"knob {'+'.join(h.knobs)} left out: its hybrid {h.status}: {h.reason}")

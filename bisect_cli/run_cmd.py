@@ -17,6 +17,13 @@ from artefacts.curves import Curve, compare_curves, read_curve, replicate_band
 from attribution.report import write_report
 from attribution.strategies import STRATEGIES, Finding
 from bisect_cli.diff_cmd import context_options, make_context
+from bisect_cli.environment_options import (
+    environment_options,
+    environments_payload,
+    local_run_notes,
+    original_log_options,
+    original_logs,
+)
 from bisect_cli.options import debug_option
 from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from, strategy_units
 from common.atomic import write_atomic
@@ -24,8 +31,10 @@ from common.errors import UserError
 from interpolate.hybrids import make_hybrids, write_manifest
 from interpolate.plan import DIRECTIONS
 from knobs.pairing import pair_paths
+from knobs.requirements import Requirements
 from runner import steps
 from runner.local import Job, JobResult, Recognition, run_jobs
+from runner.pair_environments import PairEnvironments, baseline_requirements
 from runner.strategy_run import LocalEvaluate
 from runner.summary import label_runs, summarize, to_json, verdict
 
@@ -51,15 +60,24 @@ from runner.summary import label_runs, summarize, to_json, verdict
 @click.option("--refs", type=click.Path(), help="Reference transcripts of the test split (`tag word ...`).")
 @click.option("--rules", "rules_file", type=click.Path(), help="Extra knob category rules (JSON).")
 @context_options
+@environment_options
+@original_log_options
 @debug_option
 def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: str, strategy: str | None,
         seeds: int | None, baseline_seeds: int | None, parallel: int, retry_failed: bool, vocab_file: str | None,
         refs: str | None, rules_file: str | None, settings: tuple[str, ...], context_files: tuple[str, ...],
-        timeout: float, epochs: int | None) -> None:
+        timeout: float, epochs: int | None, orig_env: str | None, start_env: str | None, orig_log: str | None,
+        start_log: str | None) -> None:
     """Train and score orig, start and their hybrids; report which knobs close the gap.
 
-    --epochs N trains N epochs instead of num_epochs."""
+    --epochs N trains N epochs instead of num_epochs. With --orig-env/--start-env each side trains in its own
+    environment and the environment is a knob; --orig-log/--start-log compare the original trainings'
+    environments with the ones the bisection trained in."""
     started = time.monotonic()
+    environments = PairEnvironments.from_files(orig_env, start_env)
+    original = original_logs(orig_log, start_log)
+    for note in local_run_notes(environments):
+        click.echo(note)
     pairs = pair_paths(orig, start)
     if len(pairs) != 1:
         names = ", ".join(o.name for o, _ in pairs)
@@ -73,7 +91,7 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
     if strategy is None:
         results, labels = _run_hybrids(orig_path, start_path, work, knob_list, direction, seeds or 1,
                                        baseline_seeds or max(3, seeds or 1), parallel, retry_failed, recognition,
-                                       env, context, rules_file, epochs, console)
+                                       env, context, rules_file, epochs, console, environments)
     else:
         if knob_list or direction != "both" or baseline_seeds:
             raise UserError("--strategy chooses the hybrids and seeds itself: leave out --knobs, --direction and "
@@ -81,7 +99,8 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
         if recognition is None:
             raise UserError("--strategy needs test WERs: give --vocab and --refs")
         finding, results, labels = _run_strategy(orig_path, start_path, work, strategy, seeds, parallel,
-                                                 retry_failed, recognition, env, context, rules_file, epochs)
+                                                 retry_failed, recognition, env, context, rules_file, epochs,
+                                                 environments)
     summaries = summarize(results, labels)
     curves = dev_curves(results, work)
     parting = parting_epochs(curves)
@@ -93,32 +112,39 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
                "dev_curves_part_from_start": parting}
     if finding is not None:
         payload["strategy"] = finding.to_json()
+    environments_section = environments_payload(environments, results, original)
+    if environments_section:
+        payload["environments"] = environments_section
+        lines += environments_section["warnings"] + environments_section["original"]
     write_atomic(work / "results.json", json.dumps(payload, indent=1) + "\n")
     if recognition is not None and summaries[0].wer_mean is not None and summaries[1].wer_mean is not None:
         report_md, report_html = write_report(work, label_runs(results, labels),
                                               [c for (_, seed), c in sorted(curves.items()) if seed == 1],
-                                              f"config-bisect: {orig_path.name}", finding)
+                                              f"config-bisect: {orig_path.name}", finding, environments_section)
         lines.append(f"report: {report_md} and {report_html}")
     _print_summary(console, summaries, results, lines, time.monotonic() - started, work, parting)
 
 
 def _run_hybrids(orig_path: Path, start_path: Path, work: Path, knob_list: str | None, direction: str, seeds: int,
                  baseline_seeds: int, parallel: int, retry_failed: bool, recognition: Recognition | None,
-                 env: dict[str, str], context, rules_file: str | None, epochs: int | None, console: Console
-                 ) -> tuple[list[JobResult], dict[str, tuple[list[str], str | None]]]:
+                 env: dict[str, str], context, rules_file: str | None, epochs: int | None, console: Console,
+                 environments: PairEnvironments) -> tuple[list[JobResult], dict[str, tuple[list[str], str | None]]]:
     """The hybrids of --knobs/--direction (default: each knob alone), all trained at once."""
     directions = directions_of(direction)
     requests = requests_from(knob_list, directions)
+    environment_knobs, _ = environments.knobs(compare_hardware=False)
     diff, hybrids = make_hybrids(str(orig_path), str(start_path), work / "hybrids", requests, directions, context,
-                                 rules_file)
+                                 rules_file, environment_knobs)
     write_manifest(work / "hybrids", diff, hybrids)
+    requires = baseline_requirements(orig_path, start_path, context) if environments.active else {}
     labels: dict[str, tuple[list[str], str | None]] = {"orig": ([], None), "start": ([], None)}
-    jobs = [Job(side, str(path), seed, epochs) for side, path in (("orig", orig_path), ("start", start_path))
-            for seed in range(1, baseline_seeds + 1)]
+    jobs = [Job(side, str(path), seed, epochs, environments.for_job(side, None), requires.get(side))
+            for side, path in (("orig", orig_path), ("start", start_path)) for seed in range(1, baseline_seeds + 1)]
     for h in hybrids:
         if h.status == "ok":
             labels[h.id] = (h.knobs, h.direction)
-            jobs += [Job(h.id, h.path, seed, epochs) for seed in range(1, seeds + 1)]
+            jobs += [Job(h.id, h.path, seed, epochs, environments.for_job(h.id, h.direction, h.environment),
+                         Requirements.from_json(h.requires)) for seed in range(1, seeds + 1)]
     for h in hybrids:
         if h.status != "ok":
             console.print(f"hybrid {h.id} not trained: {h.status}: {h.reason}", markup=False)
@@ -127,9 +153,13 @@ def _run_hybrids(orig_path: Path, start_path: Path, work: Path, knob_list: str |
 
 def _run_strategy(orig_path: Path, start_path: Path, work: Path, strategy: str, seeds: int | None, parallel: int,
                   retry_failed: bool, recognition: Recognition, env: dict[str, str], context, rules_file: str | None,
-                  epochs: int | None) -> tuple[Finding, list[JobResult], dict[str, tuple[list[str], str | None]]]:
+                  epochs: int | None, environments: PairEnvironments
+                  ) -> tuple[Finding, list[JobResult], dict[str, tuple[list[str], str | None]]]:
     """The strategy asks for hybrids and seeds as it learns; each batch is trained before it asks again."""
-    units, diff, write_hybrid = strategy_units(orig_path, start_path, work / "hybrids", context, rules_file)
+    environment_knobs, _ = environments.knobs(compare_hardware=False)
+    units, diff, write_hybrid = strategy_units(orig_path, start_path, work / "hybrids", context, rules_file,
+                                               environment_knobs)
+    requires = baseline_requirements(orig_path, start_path, context) if environments.active else {}
     count = 0
 
     def log_line(result: JobResult) -> None:
@@ -138,7 +168,7 @@ def _run_strategy(orig_path: Path, start_path: Path, work: Path, strategy: str, 
         print(f"[{count}] {_job_line(result)}", flush=True)
 
     evaluate = LocalEvaluate(str(orig_path), str(start_path), units, write_hybrid, work, recognition, env, parallel,
-                             epochs, retry_failed, log_line)
+                             epochs, retry_failed, log_line, environments, requires)
     print(f"{strategy} over {len(units)} units: {', '.join(units)}", flush=True)
     function = STRATEGIES[strategy]
     kwargs = {"seeds": seeds} if seeds and "seeds" in inspect.signature(function).parameters else {}

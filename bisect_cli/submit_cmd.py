@@ -18,6 +18,12 @@ import click
 
 from attribution.strategies import STRATEGIES
 from bisect_cli.diff_cmd import context_options, make_context
+from bisect_cli.environment_options import (
+    diff_with_environments,
+    environment_options,
+    original_log_options,
+    original_logs,
+)
 from bisect_cli.options import debug_option
 from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from, strategy_units
 from common.atomic import write_atomic
@@ -28,6 +34,8 @@ from jobs import engine_settings as es
 from jobs.slurm_state import SlurmWatch, cluster_gres_types, sbatch_flags, sbatch_refusal
 from knobs import diff_configs, load_pair, load_rules
 from knobs.pairing import pair_paths
+from runner.pair_environments import PairEnvironments, baseline_requirements, side_configs_in_environments
+from runner.preflight import preflight
 
 INSTALL_HINT = ("RWTH Sisyphus is not installed (it is not the PyPI package `sisyphus`): install it from its "
                 "repository, e.g. `pip install git+https://github.com/rwth-i6/sisyphus`")
@@ -93,7 +101,7 @@ def show_requests(engine: str, plan: dict, site_flags: tuple[str, ...], why: lis
         click.echo(line)
     if engine == "slurm" and sisyphus_available():
         for kind in ("rqmt", "score_rqmt"):
-            flags = sbatch_flags({**plan[kind], es.ENGINE_ARGS[engine]: list(site_flags)})
+            flags = sbatch_flags(plan[kind])
             click.echo(f"  sbatch for {'training' if kind == 'rqmt' else 'scoring'}: {' '.join(flags)}")
 
 
@@ -157,15 +165,24 @@ def run_manager(sis: Path, setup: Path, watch: Callable[[], str | None] | None =
                    "come in (instead of --knobs/--direction/--seeds).")
 @click.option("--dry-run", is_flag=True, help="Write the setup, print the jobs and the command; start nothing.")
 @context_options
+@environment_options
+@original_log_options
 @debug_option
 def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | None, direction: str, seeds: int,
            baseline_seeds: int, rqmt_items: tuple[str, ...], runtime_log: str | None, engine_opts: str | None,
            node_down_timeout: float, vocab_file: str | None, refs: str | None, confirm_seeds: int,
            strategy: str | None, dry_run: bool,
-           settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float, epochs: int | None) -> None:
-    """Write a Sisyphus setup that bisects ORIG vs START, and start its manager."""
+           settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float, epochs: int | None,
+           orig_env: str | None, start_env: str | None, orig_log: str | None, start_log: str | None) -> None:
+    """Write a Sisyphus setup that bisects ORIG vs START, and start its manager.
+
+    With --orig-env/--start-env each side trains in its own environment (python and returnn_root are job inputs,
+    engine_rqmt joins the tasks' rqmt) and the environment is a knob."""
     if not dry_run and not sisyphus_available():
         raise UserError(INSTALL_HINT)
+    environments = PairEnvironments.from_files(orig_env, start_env)
+    original = original_logs(orig_log, start_log)
+    environment_knobs, _ = environments.knobs()
     pairs = pair_paths(orig, start)
     if len(pairs) != 1:
         raise UserError(f"submit needs one config pair; the folders hold {len(pairs)}: name the files")
@@ -173,6 +190,7 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     orig_path, start_path = orig_path.resolve(), start_path.resolve()
     rqmt = es.parse_rqmt(rqmt_items)
     site_flags = es.parse_engine_opts(engine, engine_opts)
+    site = {es.ENGINE_ARGS[engine]: list(site_flags)} if site_flags else {}  # in the tasks' rqmt: they join others
     data_env, recognition = recognition_setup(orig_path, start_path, vocab_file, refs)
     context = make_context(settings, context_files, timeout, None)
     loaded = load_pair(orig_path, start_path, context)
@@ -183,19 +201,30 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
         if knob_list or direction != "both" or confirm_seeds:
             raise UserError("--strategy chooses the hybrids itself: leave out --knobs, --direction and --confirm-seeds")
         with tempfile.TemporaryDirectory() as scratch:  # the units are proven by writing hybrids: not kept
-            found, _, _ = strategy_units(orig_path, start_path, Path(scratch), context)
+            found, _, _ = strategy_units(orig_path, start_path, Path(scratch), context,
+                                         environment_knobs=environment_knobs)
         units = {name: sorted(knobs) for name, knobs in found.items()}
         requests = []
     else:
         directions = directions_of(direction)
-        chosen = requests_from(knob_list, directions) or one_at_a_time(diff_configs(*loaded, load_rules()), directions)
+        chosen = requests_from(knob_list, directions) or one_at_a_time(
+            diff_with_environments(diff_configs(*loaded, load_rules()), environments), directions)
         requests = [(sorted(r.knobs), r.direction) for r in chosen]
+    if environments.active:  # before anything is written: each side's config in each environment it meets
+        preflight(side_configs_in_environments(environments, None if strategy else requests,
+                                               baseline_requirements(orig_path, start_path, context)))
     plan = {"requests": requests, "seeds": seeds, "baseline_seeds": baseline_seeds, "epochs": epochs,
             "vocab": list(recognition.vocab) if recognition else [],
             "refs": recognition.ref_file if recognition else None,
-            "data_env": data_env, "rqmt": resources.train, "score_rqmt": resources.score,
+            "data_env": data_env, "rqmt": es.join_rqmt(resources.train, site),
+            "score_rqmt": es.join_rqmt(resources.score, site),
             "context_files": [str(Path(f).resolve()) for f in context_files],
-            "settings": [list(kv) for kv in context.settings]}
+            "settings": [list(kv) for kv in context.settings],
+            "environments": {side: e.spec() for side, e in environments.environments.items()}
+            if environments.active else {},
+            "environment_fields": {k.name: k.fields for k in environment_knobs},
+            "environment_report": environments.report(original, environments.compositions())
+            if environments.active or any(original.values()) else {}}
     setup = Path(setup_dir).resolve()
     pair = "".join(c if c.isalnum() else "_" for c in orig_path.stem)
     write_atomic(setup / "settings.py", es.settings_text(engine, es.DEFAULT_RQMT, site_flags, cpus=os.cpu_count() or 2))
@@ -219,7 +248,7 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
         return
     watch = None
     if engine == "slurm":
-        refusal = sbatch_refusal(sbatch_flags({**plan["rqmt"], es.ENGINE_ARGS[engine]: list(site_flags)}))
+        refusal = sbatch_refusal(sbatch_flags(plan["rqmt"]))
         if refusal:
             raise UserError(f"Slurm refuses the training jobs' requests: {refusal}", "--rqmt/--engine-opts")
         watch = SlurmWatch(setup, node_down_timeout, click.echo)

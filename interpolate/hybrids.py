@@ -1,4 +1,9 @@
-"""Write hybrids for a config pair: plan, render, load back, prove, then keep (atomically)."""
+"""Write hybrids for a config pair: plan, render, load back, prove, then keep (atomically).
+
+A hybrid that switches environment knobs (`knobs.environment`) is a config hybrid of its other knobs (or the
+base config itself) trained in an environment composed from both sides: `HybridResult.environment` says which
+side each environment field comes from.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,9 @@ from interpolate.render import hybrid_file_name, render_hybrid
 from interpolate.units import Units, merge_units
 from interpolate.verify import round_trip_problems
 from knobs.diff import PairDiff, diff_configs
+from knobs.environment import EnvironmentKnob, config_only, environment_fields, switched_sides, with_environment_knobs
 from knobs.loader import LoadContext, LoadedConfig, load, load_pair
+from knobs.requirements import requirements_of
 from knobs.rules import RuleTable, load_rules
 
 MAX_ATTEMPTS = 6
@@ -32,6 +39,8 @@ class HybridResult:
     status: str  # "ok", "refused" (cannot be written), "failed" (round trip)
     reason: str | None = None
     build: dict | None = None
+    environment: dict[str, str] | None = None  # environment field -> side; None: the base side's environment
+    requires: dict | None = None  # what the config needs from RETURNN (runner.probe.Requirements)
 
 
 def one_at_a_time(diff: PairDiff, directions: list[str]) -> list[HybridRequest]:
@@ -79,7 +88,13 @@ def make_hybrid(orig: LoadedConfig, start: LoadedConfig, diff: PairDiff, request
 
     With `merge_leaks`, a knob that cannot be switched without changing others (RETURNN couples them,
     e.g. #config learning rates that rebuild the network every epoch) is switched together with them.
+    Environment knobs in the request choose the hybrid's environment; the config is proven without them.
     """
+    fields = environment_fields(diff)
+    if fields:
+        return _with_environment(orig, start, diff, request, fields,
+                                 lambda r: make_hybrid(orig, start, config_only(diff), r, out_dir, context, rules,
+                                                       merge_leaks))
     labels = {"orig": orig.path, "start": start.path}
     first_problem: str | None = None
     queue, tried = [request], set()
@@ -98,12 +113,13 @@ def make_hybrid(orig: LoadedConfig, start: LoadedConfig, diff: PairDiff, request
                 result.reason = exc.cause
                 return result
             continue
-        problems, leaked, kept = _prove(plan, text, out_dir, diff, attempt, context, rules)
+        problems, leaked, kept, loaded = _prove(plan, text, out_dir, diff, attempt, context, rules)
         if not problems:
             path = out_dir / hybrid_file_name(plan, text)
             write_if_new(path, text)
             result = HybridResult(hybrid_id(attempt), result.base, result.donor, attempt.direction,
-                                  sorted(attempt.knobs), str(path), hashlib.sha256(text.encode()).hexdigest(), "ok")
+                                  sorted(attempt.knobs), str(path), hashlib.sha256(text.encode()).hexdigest(), "ok",
+                                  requires=requirements_of(loaded).to_json())
             if attempt is not request:
                 extra = sorted(attempt.knobs - request.knobs)
                 result.reason = (f"switched together with {', '.join(extra)}: {', '.join(sorted(request.knobs))} "
@@ -122,6 +138,24 @@ def make_hybrid(orig: LoadedConfig, start: LoadedConfig, diff: PairDiff, request
     return result
 
 
+def _with_environment(orig: LoadedConfig, start: LoadedConfig, diff: PairDiff, request: HybridRequest,
+                      fields: dict[str, list[str]], make_config_hybrid) -> HybridResult:
+    """A hybrid of config knobs (`make_config_hybrid`, or the base config itself when there are none) in the
+    environment that takes the switched environment knobs' fields from the donor side."""
+    config_knobs = request.knobs - set(fields)
+    if config_knobs:
+        result = make_config_hybrid(HybridRequest(config_knobs, request.direction))
+    else:
+        base = start if request.base_side == "start" else orig
+        result = HybridResult("", base.path, (orig if base is start else start).path, request.direction, [],
+                              base.path, base.sha256, "ok", requires=requirements_of(base).to_json())
+    environment_knobs = sorted(request.knobs & set(fields))
+    result.knobs = sorted({*result.knobs, *environment_knobs})
+    result.id = hybrid_id(HybridRequest(frozenset(result.knobs), request.direction))
+    result.environment = switched_sides(frozenset(environment_knobs), request.direction, fields)
+    return result
+
+
 def _config_knobs(config: LoadedConfig, rules: RuleTable) -> set[str]:
     """Knobs whose values the config sets through pretrain `#config` (they can force network rebuilds)."""
     if not config.per_epoch:
@@ -133,25 +167,27 @@ def _config_knobs(config: LoadedConfig, rules: RuleTable) -> set[str]:
 
 
 def _prove(plan, text: str, out_dir: Path, diff: PairDiff, request: HybridRequest, context: LoadContext,
-           rules: RuleTable) -> tuple[list[str], set[str], set[str]]:
+           rules: RuleTable) -> tuple[list[str], set[str], set[str], LoadedConfig | None]:
     out_dir.mkdir(parents=True, exist_ok=True)
     candidate = out_dir / f".candidate.{hybrid_file_name(plan, text)}"
     write_atomic(candidate, text)
     try:
         loaded = load(candidate, context)
-        return round_trip_problems(loaded, plan.base, plan.donor, request, {k.name for k in diff.knobs}, rules)
+        return (*round_trip_problems(loaded, plan.base, plan.donor, request, {k.name for k in diff.knobs}, rules),
+                loaded)
     except UserError as exc:
-        return [f"does not load: {exc.cause}"], set(), set()
+        return [f"does not load: {exc.cause}"], set(), set(), None
     finally:
         candidate.unlink(missing_ok=True)
 
 
 def make_hybrids(orig_path: str, start_path: str, out_dir: Path, requests: list[HybridRequest] | None,
-                 directions: list[str], context: LoadContext, rules_file: str | None = None
-                 ) -> tuple[PairDiff, list[HybridResult]]:
+                 directions: list[str], context: LoadContext, rules_file: str | None = None,
+                 environment_knobs: list[EnvironmentKnob] = ()) -> tuple[PairDiff, list[HybridResult]]:
+    """The hybrids of `requests` (None: each knob alone); `environment_knobs` join the config knobs."""
     rules = load_rules(rules_file)
     orig, start = load_pair(orig_path, start_path, context)
-    diff = diff_configs(orig, start, rules)
+    diff = with_environment_knobs(diff_configs(orig, start, rules), environment_knobs)
     merge_leaks = requests is None
     requests = requests if requests is not None else one_at_a_time(diff, directions)
     results = [make_hybrid(orig, start, diff, r, out_dir, context, rules, merge_leaks) for r in requests]
@@ -163,7 +199,7 @@ def _unique(results: list[HybridResult]) -> list[HybridResult]:
     seen: set[str] = set()
     kept = []
     for result in results:
-        key = result.id if result.status != "ok" else result.path
+        key = result.id if result.status != "ok" else json.dumps([result.path, result.environment], sort_keys=True)
         if key not in seen:
             seen.add(key)
             kept.append(result)

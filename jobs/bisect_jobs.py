@@ -20,7 +20,7 @@ from typing import Any
 from sisyphus import Job, Task, tk
 
 from common.atomic import write_atomic
-from jobs.engine_settings import DEFAULT_RQMT
+from jobs.engine_settings import DEFAULT_RQMT, join_rqmt
 
 _NOT_HASHED = ("data_env", "rqmt")
 # signals that stop a training from outside; a crash (SIGSEGV, SIGABRT) is a failed training
@@ -33,6 +33,29 @@ class _BisectJob(Job):
     @classmethod
     def hash(cls, parsed_args: dict[str, Any]) -> str:
         return super().hash({k: v for k, v in parsed_args.items() if k not in _NOT_HASHED})
+
+
+class _ReturnnJob(_BisectJob):
+    """Runs RETURNN in an environment given the i6_core way: `returnn_python_exe` and `returnn_root` are input
+    paths and part of the hash, like the environment variables `returnn_env` and the `hardware` (an
+    environment's `engine_rqmt`, merged into the task's rqmt). Left at None they stay out of the hash: the job
+    runs with the manager's own Python and RETURNN, as before."""
+
+    __sis_hash_exclude__ = {"returnn_python_exe": None, "returnn_root": None, "returnn_env": None, "hardware": None}
+
+    def _set_environment(self, returnn_python_exe: tk.Path | None, returnn_root: tk.Path | None,
+                         returnn_env: dict[str, str] | None, hardware: dict[str, Any] | None,
+                         rqmt: dict[str, Any] | None) -> None:
+        self.returnn_python_exe, self.returnn_root = returnn_python_exe, returnn_root
+        self.returnn_env, self.hardware = dict(returnn_env or {}), dict(hardware or {})
+        self.rqmt = join_rqmt(DEFAULT_RQMT, rqmt or {}, self.hardware)
+
+    def environment(self):
+        from runner.environment import Environment, default_environment
+
+        python = self.returnn_python_exe.get_path() if self.returnn_python_exe else default_environment().python
+        return Environment(python, self.returnn_root.get_path() if self.returnn_root else None, self.returnn_env,
+                           self.hardware)
 
 
 class WriteHybridJob(_BisectJob):
@@ -71,17 +94,20 @@ class WriteHybridJob(_BisectJob):
         write_atomic(self.out_info.get_path(), json.dumps(result.__dict__, indent=1) + "\n")
 
 
-class TrainJob(_BisectJob):
-    """Train a config with RETURNN and a seed (outputs: the RETURNN folder with checkpoints, LR file, log).
+class TrainJob(_ReturnnJob):
+    """Train a config with RETURNN and a seed (outputs: the RETURNN folder with checkpoints, LR file, log; train.json
+    with the outcome and the environment facts RETURNN's log states).
 
     Resumable like i6_core's ReturnnTrainingJob: a task stopped from outside (scancel, the time limit, a node
     failure) is resubmitted by Sisyphus, and RETURNN continues from the last checkpoint in its model folder."""
 
     def __init__(self, config: tk.Path, seed: int, num_epochs: int | None = None,
-                 data_env: dict[str, str] | None = None, rqmt: dict[str, Any] | None = None):
+                 data_env: dict[str, str] | None = None, rqmt: dict[str, Any] | None = None,
+                 returnn_python_exe: tk.Path | None = None, returnn_root: tk.Path | None = None,
+                 returnn_env: dict[str, str] | None = None, hardware: dict[str, Any] | None = None):
         self.config, self.seed, self.num_epochs = config, seed, num_epochs
         self.data_env = data_env or {}
-        self.rqmt = {**DEFAULT_RQMT, **(rqmt or {})}
+        self._set_environment(returnn_python_exe, returnn_root, returnn_env, hardware, rqmt)
         self.out_train_dir = self.output_path("train", directory=True)
         self.out_learning_rates = self.output_path("train/learning_rates")
         self.out_result = self.output_path("train.json")
@@ -94,7 +120,7 @@ class TrainJob(_BisectJob):
 
         # no timeout of ours: the cluster's time limit bounds a training
         result = steps.train(self.config.get_path(), self.out_train_dir.get_path(), self.seed, self.num_epochs,
-                             env=self.data_env, timeout=None)
+                             env=self.data_env, environment=self.environment(), timeout=None)
         if result.returncode is not None and -result.returncode in _STOPPED_FROM_OUTSIDE:
             # RETURNN was stopped along with this task (scancel, the time limit) or alone (the OOM killer): end
             # the same way, so that Sisyphus sees an interrupted task and resumes it instead of a failed training
@@ -106,16 +132,19 @@ class TrainJob(_BisectJob):
             raise RuntimeError(f"training failed: {result.reason} (log: {result.log})")
 
 
-class RecognizeScoreJob(_BisectJob):
-    """Recognize the test split with the final checkpoint of a training and score it per segment."""
+class RecognizeScoreJob(_ReturnnJob):
+    """Recognize the test split with the final checkpoint of a training (in the training's environment) and score
+    it per segment."""
 
     def __init__(self, config: tk.Path, train_dir: tk.Path, train_result: tk.Path, vocab: tuple[str, ...],
                  refs: tk.Path, extra_args: tuple[str, ...] = (), data_env: dict[str, str] | None = None,
-                 rqmt: dict[str, Any] | None = None):
+                 rqmt: dict[str, Any] | None = None, returnn_python_exe: tk.Path | None = None,
+                 returnn_root: tk.Path | None = None, returnn_env: dict[str, str] | None = None,
+                 hardware: dict[str, Any] | None = None):
         self.config, self.train_dir, self.train_result = config, train_dir, train_result
         self.vocab, self.refs, self.extra_args = tuple(vocab), refs, tuple(extra_args)
         self.data_env = data_env or {}
-        self.rqmt = {**DEFAULT_RQMT, **(rqmt or {})}
+        self._set_environment(returnn_python_exe, returnn_root, returnn_env, hardware, rqmt)
         self.out_hyp = self.output_path("test.hyp.txt")
         self.out_score = self.output_path("score.json")
 
@@ -129,7 +158,8 @@ class RecognizeScoreJob(_BisectJob):
         work = Path(self.out_hyp.get_path()).parent.parent / "work"
         model = Path(self.train_dir.get_path()) / steps.MODEL
         hyp = steps.recognize(self.config.get_path(), work, trained["final_epoch"], list(self.vocab),
-                              extra_args=self.extra_args, env=self.data_env, model=model, timeout=None)
+                              extra_args=self.extra_args, env=self.data_env, model=model,
+                              environment=self.environment(), timeout=None)
         shutil.copyfile(hyp, self.out_hyp.get_path())
         scored = steps.score(hyp, self.refs.get_path())
         payload = {**scored.to_json(), "seed_result": trained}
@@ -149,11 +179,16 @@ class GatherResultsJob(_BisectJob):
     """Gather every score into results.json (WER per hybrid over seeds, verdict) and the report (report.md with
     its PNGs, a self-contained report.html), like `config-bisect run`."""
 
-    def __init__(self, entries: list[dict[str, Any]], title: str = "config-bisect", finding: dict | None = None):
-        """:param entries: [{"label", "info" (WriteHybridJob.out_info or None),
-            "runs": [{"seed", "score", "learning_rates"}]}]
-        :param finding: a strategy's answer (`Finding.to_json()`), if any"""
-        self.entries, self.title, self.finding = entries, title, finding
+    __sis_hash_exclude__ = {"environments": None}
+
+    def __init__(self, entries: list[dict[str, Any]], title: str = "config-bisect", finding: dict | None = None,
+                 environments: dict[str, Any] | None = None):
+        """:param entries: [{"label", "info" (WriteHybridJob.out_info or None), optionally "knobs" and "direction"
+            (a hybrid that switches environment knobs), "runs": [{"seed", "score", "learning_rates"[,
+            "environment" (its spec)]}]}]
+        :param finding: a strategy's answer (`Finding.to_json()`), if any
+        :param environments: `PairEnvironments.report(...)`: results.json gets an `environments` section"""
+        self.entries, self.title, self.finding, self.environments = entries, title, finding, environments
         self.out_results = self.output_path("results.json")
         self.out_report = self.output_path("report.txt")
         self.out_report_dir = self.output_path("report", directory=True)
@@ -165,6 +200,7 @@ class GatherResultsJob(_BisectJob):
         from artefacts.curves import read_curve
         from attribution.report import write_report
         from attribution.strategies import Finding
+        from runner.environment_facts import section_from_report
         from runner.local import JobResult
         from runner.summary import label_runs, summarize, to_json, verdict
 
@@ -175,11 +211,16 @@ class GatherResultsJob(_BisectJob):
             if entry.get("info") is not None:
                 info = json.loads(Path(entry["info"].get_path()).read_text())
                 label, knobs, direction = info["id"], info["knobs"], info["direction"]
+            if "knobs" in entry:  # environment knobs switched too
+                knobs, direction = sorted({*knobs, *entry["knobs"]}), entry["direction"]
+                label = f"{direction}:{'+'.join(knobs)}"
             labels[label] = (knobs, direction)
             for run in entry["runs"]:
                 score = read_score(run["score"].get_path())
                 results.append(JobResult(label, score["seed_result"]["work_dir"], run["seed"], "", "ok",
-                                         wer=score["wer"], segments=score["segments"]))
+                                         wer=score["wer"], segments=score["segments"],
+                                         environment=score["seed_result"].get("environment"),
+                                         environment_spec=run.get("environment")))
                 if run["seed"] == 1:
                     curve = read_curve(run["learning_rates"].get_path(), "dev_error")
                     curve.label = f"{label} seed 1"
@@ -189,10 +230,15 @@ class GatherResultsJob(_BisectJob):
         finding = None if self.finding is None else Finding.from_json(self.finding)
         if finding is not None:
             lines += finding.summary()
+        section = section_from_report(self.environments, results) if self.environments else None
+        if section:
+            lines += section["warnings"] + section["original"]
         payload = {"hybrids": to_json(summaries), "verdict": lines, "strategy": self.finding,
-                   "runs": [{"label": r.label, "seed": r.seed, "wer": r.wer} for r in results]}
+                   "runs": [{"label": r.label, "seed": r.seed, "wer": r.wer} for r in results],
+                   **({"environments": section} if section else {})}
         write_atomic(self.out_results.get_path(), json.dumps(payload, indent=1) + "\n")
         table = [f"{s.label}: {s.wer_mean:.2f} ± {s.wer_std:.2f} % WER over {s.runs} seeds" for s in summaries
                  if s.wer_mean is not None]
         write_atomic(self.out_report.get_path(), "\n".join(table + [""] + lines) + "\n")
-        write_report(Path(self.out_report_dir.get_path()), label_runs(results, labels), curves, self.title, finding)
+        write_report(Path(self.out_report_dir.get_path()), label_runs(results, labels), curves, self.title, finding,
+                     section)

@@ -56,6 +56,22 @@ def parse_rqmt(items: tuple[str, ...]) -> dict[str, Any]:
     return rqmt
 
 
+def join_rqmt(*parts: dict[str, Any]) -> dict[str, Any]:
+    """Requests of several sources: later ones win, except the engines' argument lists (`sbatch_args`, ...), which
+    add up (site flags and an environment's own flags both reach sbatch)."""
+    joined: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key in ENGINE_ARGS.values() and key in joined:
+                value = [*_arg_list(joined[key]), *_arg_list(value)]
+            joined[key] = value
+    return joined
+
+
+def _arg_list(value: str | list[str]) -> list[str]:
+    return value.split() if isinstance(value, str) else list(value)
+
+
 def parse_engine_opts(engine: str, text: str | None) -> tuple[str, ...]:
     """Site flags for every cluster task (e.g. `--partition=gpu --account=asr -q normal`); flags the engine sets
     from the requests are refused (they would contradict them)."""

@@ -16,12 +16,15 @@ import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from common.atomic import write_atomic
 from common.errors import UserError
+from knobs.requirements import Requirements
 from runner import steps
+from runner.environment import Environment
+from runner.preflight import preflight
 
 RUNNER_VERSION = 1
 
@@ -32,12 +35,17 @@ class Job:
     config: str
     seed: int
     epochs: int | None = None
+    environment: Environment | None = None  # None: the tool's own Python and RETURNN
+    requires: Requirements | None = None  # checked against the environment before the batch starts
 
     @property
     def key(self) -> str:
-        """Content hash: the config text, seed, epochs and runner version decide the result."""
+        """Content hash: the config text, seed, epochs, runner version and a non-default environment decide the
+        result."""
         text = Path(self.config).read_bytes()
-        payload = json.dumps([hashlib.sha256(text).hexdigest(), self.seed, self.epochs, RUNNER_VERSION])
+        parts = [hashlib.sha256(text).hexdigest(), self.seed, self.epochs, RUNNER_VERSION]
+        environment_key = self.environment.training_key() if self.environment else None
+        payload = json.dumps(parts + [environment_key] if environment_key else parts)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -63,6 +71,8 @@ class JobResult:
     train_seconds: float | None = None
     seconds: float | None = None
     reused: bool = False
+    environment: dict | None = None  # the facts RETURNN's log states (artefacts.training_log)
+    environment_spec: dict | None = None  # the environment it was started in (runner.environment spec)
 
 
 class WorkdirLock:
@@ -122,13 +132,14 @@ def run_job(job: Job, work_dir: Path, recognition: Recognition | None, env: dict
     job_dir.mkdir(parents=True)
     write_atomic(job_dir / "job.json", json.dumps(asdict(job), indent=1) + "\n")
     start = time.monotonic()
-    trained = steps.train(job.config, job_dir, job.seed, job.epochs, env=env)
+    trained = steps.train(job.config, job_dir, job.seed, job.epochs, env=env, environment=job.environment)
     result = JobResult(job.label, job.config, job.seed, job.key, trained.status, trained.reason, trained.log,
-                       best_dev=trained.best_dev, train_seconds=trained.seconds)
+                       best_dev=trained.best_dev, train_seconds=trained.seconds, environment=trained.environment,
+                       environment_spec=job.environment.spec() if job.environment else None)
     if trained.status == "ok" and recognition is not None:
         try:
             hyp = steps.recognize(job.config, job_dir, trained.final_epoch, recognition.vocab,
-                                  extra_args=recognition.extra_args, env=env)
+                                  extra_args=recognition.extra_args, env=env, environment=job.environment)
             scored = steps.score(hyp, recognition.ref_file, job_dir / "score.json")
             result.wer, result.segments = scored.wer, [asdict(s) for s in scored.segments]
         except (RuntimeError, UserError) as exc:
@@ -141,16 +152,26 @@ def run_job(job: Job, work_dir: Path, recognition: Recognition | None, env: dict
 def run_jobs(jobs: list[Job], work_dir: Path, recognition: Recognition | None, env: dict[str, str],
              parallel: int, on_done: Callable[[JobResult], None] | None = None,
              retry_failed: bool = False) -> list[JobResult]:
-    """Run all jobs (finished ones are reused; failed ones too unless `retry_failed`); results in job order."""
+    """Run all jobs (finished ones are reused; failed ones too unless `retry_failed`); results in job order.
+    Before anything starts, each environment is probed and every job's config checked against it."""
+    preflight(jobs)
     with WorkdirLock(work_dir):
+        # jobs with one key are one training (e.g. an environment hybrid of a pair with one config file is
+        # the baseline of the other side): run once, reported under each label
+        by_key: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_key.setdefault(job.key, []).append(job)
         results: dict[Job, JobResult] = {}
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            futures = {pool.submit(run_job, job, work_dir, recognition, env, retry_failed): job for job in jobs}
+            futures = {pool.submit(run_job, same[0], work_dir, recognition, env, retry_failed): same
+                       for same in by_key.values()}
             try:
                 for future in as_completed(futures):
-                    results[futures[future]] = future.result()
-                    if on_done:
-                        on_done(results[futures[future]])
+                    done = future.result()
+                    for i, job in enumerate(futures[future]):
+                        results[job] = replace(done, label=job.label, config=job.config, reused=done.reused or i > 0)
+                        if on_done:
+                            on_done(results[job])
             except KeyboardInterrupt:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise

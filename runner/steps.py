@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,8 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from artefacts.lr_file import best_epoch, read_lr_file
+from artefacts.training_log import parse_training_log
 from common.atomic import write_atomic
 from common.errors import UserError
+from runner.environment import Environment, default_environment, process_env, returnn_command
 from scoring.wer import ScoreResult, score_files
 
 MODEL = "net-model/network"
@@ -41,25 +41,22 @@ class TrainResult:
     final_epoch: int | None = None
     seconds: float = 0.0
     best_dev: dict | None = None  # cheap score: {"key", "epoch", "value"} from the learning-rate file
+    environment: dict | None = None  # what RETURNN's log says it ran under (artefacts.training_log facts)
     returncode: int | None = None  # RETURNN's exit status; negative: killed by that signal
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-def returnn_env(extra_env: dict[str, str] | None = None) -> dict[str, str]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.update(extra_env or {})
-    return env
-
-
 def _returnn(config: Path, work_dir: Path, args: list[str], env: dict[str, str] | None, timeout: float | None,
-             stdout_name: str) -> int:
-    """Run RETURNN in `work_dir`; its pid is kept in PID_FILE while it runs (so an orphan can be found)."""
-    cmd = [sys.executable, "-m", "returnn", str(config), *args]
+             stdout_name: str, environment: Environment | None) -> int:
+    """Run RETURNN in `work_dir` as `environment` says (default: the tool's own Python and RETURNN); its pid is
+    kept in PID_FILE while it runs (so an orphan can be found)."""
+    environment = environment or default_environment()
+    cmd = returnn_command(environment, config, args)
     with open(work_dir / stdout_name, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=work_dir, env=returnn_env(env), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, cwd=work_dir, env=process_env(environment, env), stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         (work_dir / PID_FILE).write_text(str(proc.pid))
         try:
             return proc.wait(timeout=timeout)
@@ -85,9 +82,10 @@ def _last_error(log: Path) -> str:
 
 def train(config: str | Path, work_dir: str | Path, seed: int, num_epochs: int | None = None,
           env: dict[str, str] | None = None, timeout: float | None = 3600.0, cheap_key: str = "dev_error",
-          extra_args: tuple[str, ...] = ()) -> TrainResult:
-    """Train `config` with `random_seed = seed` (and `num_epochs` if given) in `work_dir`;
-    `extra_args` are more RETURNN command-line arguments (e.g. `++demo_data_dir DIR`).
+          extra_args: tuple[str, ...] = (), environment: Environment | None = None) -> TrainResult:
+    """Train `config` with `random_seed = seed` (and `num_epochs` if given) in `work_dir`, started in
+    `environment`; `extra_args` are more RETURNN command-line arguments (e.g. `++demo_data_dir DIR`).
+    The result records the environment facts RETURNN's log states (whatever the outcome).
 
     Never raises for a failed training: a non-zero exit, a timeout, a non-finite score in any trained epoch or
     a missing final checkpoint give status "failed" with the reason and the log."""
@@ -102,12 +100,13 @@ def train(config: str | Path, work_dir: str | Path, seed: int, num_epochs: int |
     log = work_dir / "returnn.stdout.txt"
     result = TrainResult("failed", None, str(log), str(work_dir))
     try:
-        returncode = _returnn(config, work_dir, args, env, timeout, log.name)
+        returncode = _returnn(config, work_dir, args, env, timeout, log.name, environment)
     except subprocess.TimeoutExpired:
         result.reason = f"training did not finish within {timeout:g} s"
         return result
     finally:
         result.seconds = round(time.monotonic() - start, 2)
+        result.environment = logged_environment(log)
     result.returncode = returncode
     if returncode != 0:
         result.reason = f"RETURNN exited with {returncode}: {_last_error(log)}"
@@ -118,6 +117,14 @@ def train(config: str | Path, work_dir: str | Path, seed: int, num_epochs: int |
         return result
     result.status, result.final_epoch, result.best_dev = "ok", final, best
     return result
+
+
+def logged_environment(log: Path) -> dict | None:
+    """The environment facts in a RETURNN stdout/log (None when RETURNN did not get as far as saying them)."""
+    try:
+        return parse_training_log(log).to_json()
+    except UserError:
+        return None
 
 
 def training_outcome(work_dir: Path, epochs: int | None, cheap_key: str = "dev_error"
@@ -169,10 +176,11 @@ def read_forward_hdf(path: Path) -> dict[str, np.ndarray]:
 
 def recognize(config: str | Path, work_dir: str | Path, epoch: int, vocab: list[str], name: str = "test",
               extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None, timeout: float | None = 1800.0,
-              model: str | Path = MODEL) -> Path:
+              model: str | Path = MODEL, environment: Environment | None = None) -> Path:
     """Posteriors of the config's `eval` dataset (RETURNN's forward task) with the checkpoint of `epoch`,
     decoded to `<name>.hyp.txt`; `extra_args` may choose the data (e.g. `++demo_eval_split dev`).
-    `model` is the checkpoint prefix (relative to `work_dir`, where training left it, or absolute)."""
+    `model` is the checkpoint prefix (relative to `work_dir`, where training left it, or absolute); recognize
+    in the environment the model was trained in (checkpoints need not load in another RETURNN/TF)."""
     config, work_dir = Path(config).resolve(), Path(work_dir).resolve()  # RETURNN runs inside work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
     hdf = work_dir / f"{name}.posteriors.hdf"
@@ -180,7 +188,7 @@ def recognize(config: str | Path, work_dir: str | Path, epoch: int, vocab: list[
     args = ["++task", "forward", "++model", str(model), "++load_epoch", str(epoch), "++output_file", str(hdf),
             "++log", f"./returnn.forward.{name}.log", "++learning_rate_file", LR_FILE,
             "++forward_batch_size", str(FORWARD_BATCH_SIZE), *extra_args]
-    returncode = _returnn(config, work_dir, args, env, timeout, f"returnn.forward.{name}.stdout.txt")
+    returncode = _returnn(config, work_dir, args, env, timeout, f"returnn.forward.{name}.stdout.txt", environment)
     if returncode != 0 or not hdf.exists():
         raise RuntimeError(f"recognition failed ({_last_error(work_dir / f'returnn.forward.{name}.stdout.txt')})")
     lines = []

@@ -15,7 +15,9 @@ from common.errors import UserError
 from interpolate.hybrids import HybridResult
 from interpolate.plan import HybridRequest
 from interpolate.units import Units, request_for
+from knobs.requirements import Requirements
 from runner.local import Job, JobResult, Recognition, run_jobs
+from runner.pair_environments import PairEnvironments
 
 
 class LocalEvaluate:
@@ -23,8 +25,12 @@ class LocalEvaluate:
 
     def __init__(self, orig: str, start: str, units: Units, write_hybrid: Callable[[HybridRequest], HybridResult],
                  work: Path, recognition: Recognition, env: dict[str, str], parallel: int, epochs: int | None,
-                 retry_failed: bool = False, on_done: Callable[[JobResult], None] | None = None):
+                 retry_failed: bool = False, on_done: Callable[[JobResult], None] | None = None,
+                 environments: PairEnvironments | None = None, requires: dict[str, Requirements] | None = None):
+        """`environments`: the sides' environments (a hybrid's comes from its environment knobs); `requires`:
+        what orig's and start's configs need from RETURNN (checked before each batch)."""
         self.orig, self.start, self.units = orig, start, units
+        self.environments, self.requires = environments, dict(requires or {})
         self.write_hybrid = write_hybrid
         self.work, self.recognition, self.env = work, recognition, env
         self.parallel, self.epochs, self.retry_failed, self.on_done = parallel, epochs, retry_failed, on_done
@@ -33,24 +39,31 @@ class LocalEvaluate:
         self.labels: dict[str, tuple[list[str], str | None]] = {"orig": ([], None), "start": ([], None)}
         self.results: list[JobResult] = []
 
-    def config_of(self, hybrid: frozenset[str]) -> tuple[str, str]:
-        """(label, config path) of a hybrid; the hybrid file is written (and proven) on first use."""
+    def config_of(self, hybrid: frozenset[str]) -> tuple[str, str, HybridResult | None]:
+        """(label, config path, the written hybrid or None for orig/start) of a hybrid; the hybrid file is
+        written (and proven) on first use."""
         request = request_for(hybrid, self.units)
         if request is None:
-            return ("orig", self.orig) if not hybrid else ("start", self.start)
+            return ("orig", self.orig, None) if not hybrid else ("start", self.start, None)
         if request not in self.written:
             self.written[request] = self.write_hybrid(request)
         written = self.written[request]
         if written.status != "ok":
             raise UserError(f"hybrid {written.id} cannot be written exactly ({written.status}): {written.reason}")
         self.labels[written.id] = (written.knobs, written.direction)
-        return written.id, written.path
+        return written.id, written.path, written
+
+    def _job(self, label: str, config: str, seed: int, written: HybridResult | None) -> Job:
+        direction, sides = (None, None) if written is None else (written.direction, written.environment)
+        environment = self.environments.for_job(label, direction, sides) if self.environments else None
+        requires = self.requires.get(label) if written is None else Requirements.from_json(written.requires)
+        return Job(label, config, seed, self.epochs, environment, requires)
 
     def __call__(self, hybrids: list[frozenset[str]], seeds: int) -> list[list[JobResult]]:
         jobs: list[list[Job]] = []
         for hybrid in hybrids:
-            label, config = self.config_of(hybrid)
-            jobs.append([Job(label, config, seed, self.epochs) for seed in self.seeds.take(hybrid, seeds)])
+            label, config, written = self.config_of(hybrid)
+            jobs.append([self._job(label, config, seed, written) for seed in self.seeds.take(hybrid, seeds)])
         flat = [job for group in jobs for job in group]
         done = run_jobs(flat, self.work, self.recognition, self.env, self.parallel, self.on_done, self.retry_failed)
         self.results += done

@@ -21,6 +21,7 @@ from jobs.engine_settings import (
     derive_requests,
     epoch_seconds_from_log,
     gres_type_for,
+    join_rqmt,
     parse_engine_opts,
     parse_rqmt,
     runtime_from_log,
@@ -105,6 +106,13 @@ def test_gres_types_are_matched_by_model_name_longest_first():
     assert gres_type_for("Tesla V100-PCIE-32GB", ["1080ti", "v100"]) == "v100"
     assert gres_type_for("GeForce GTX 1080 Ti", ["1080", "1080ti"]) == "1080ti"
     assert gres_type_for("GeForce GTX 1080 Ti", []) is None
+
+
+def test_site_flags_and_an_environment_s_own_flags_add_up():
+    joined = join_rqmt(DEFAULT_RQMT, {"sbatch_args": ["--partition=gpu"], "time": 4},
+                       {"gpu": 1, "sbatch_args": "--constraint=a100 --qos=high"})
+    assert joined == {"cpu": 1, "mem": 4, "gpu": 1, "time": 4,
+                      "sbatch_args": ["--partition=gpu", "--constraint=a100", "--qos=high"]}
 
 
 def test_settings_put_site_flags_into_the_cluster_engine_only():

@@ -99,7 +99,8 @@ def test_async_confirmation_stage_reuses_finished_trainings(tmp_path, monkeypatc
 def test_a_failing_job_stops_the_manager_with_its_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
     broken = tmp_path / "broken.config"
-    broken.write_text(START.read_text().replace("max_seqs = 40", "max_seqs = 40 +"))
+    # loads (submit reads the configs for the requests) but RETURNN cannot train it
+    broken.write_text(START.read_text().replace("max_seqs = 40", "max_seqs = \"forty\""))
     setup = tmp_path / "setup"
     result = CliRunner().invoke(cli, ["submit", str(ORIG), str(broken), "--knobs", "batching", "--direction",
                                       "knock-in", "--epochs", "1", "--baseline-seeds", "1", "--confirm-seeds", "1",

@@ -30,7 +30,8 @@ class Plan:
     refs: str | None = None
     recognition_args: tuple[str, ...] = ()
     data_env: dict[str, str] = field(default_factory=dict)
-    rqmt: dict[str, Any] = field(default_factory=dict)
+    rqmt: dict[str, Any] = field(default_factory=dict)  # of a training
+    score_rqmt: dict[str, Any] | None = None  # of a scoring; None: the training's
     context_files: tuple[str, ...] = ()
     settings: tuple[tuple[str, Any], ...] = ()
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)  # side -> spec; {}: the tool's Python

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import sys
 import time
 from pathlib import Path
@@ -12,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from attribution.strategies import STRATEGIES, Finding
+from attribution.strategies import STRATEGIES, Finding, strategy_options
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.environment_options import (
     environment_options,
@@ -84,8 +83,6 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
         raise UserError(f"run needs one config pair; the folders hold {len(pairs)} ({names}): name the files")
     (orig_path, start_path), = pairs
     data_env, recognition = recognition_setup(orig_path, start_path, vocab_file, refs)
-    if recognition is not None:
-        recognition.key()  # unreadable references: refused before anything is written
     if strategy is not None and recognition is None:
         raise UserError("--strategy needs test WERs: give --vocab and --refs")
     context = make_context(settings, context_files, timeout, None)
@@ -148,9 +145,7 @@ def _run_strategy(settings: RunSettings, strategy: str) -> tuple[Finding, list[J
 
     evaluate = LocalEvaluate(settings, units, write_hybrid, log_line)
     print(f"{strategy} over {len(units)} units: {', '.join(units)}", flush=True)
-    function = STRATEGIES[strategy]
-    kwargs = {"seeds": settings.seeds} if settings.seeds and "seeds" in inspect.signature(function).parameters else {}
-    finding = function(list(units), evaluate, **kwargs)
+    finding = STRATEGIES[strategy](list(units), evaluate, **strategy_options(strategy, settings.seeds))
     write_manifest(settings.work / "hybrids", diff, list(evaluate.written.values()))
     return finding, evaluate.results, evaluate.labels
 
@@ -181,7 +176,7 @@ def _run_with_progress(jobs: list[Job], settings: RunSettings, console: Console)
 
 def _job_line(result: JobResult) -> str:
     what = f"WER {result.wer:.2f}%" if result.wer is not None else (result.reason or result.status)
-    reused = " (done before)" if result.reused else f" in {result.seconds:.0f} s"
+    reused = " (trained before)" if result.reused else f" in {result.seconds:.0f} s"
     return f"{result.label} seed {result.seed}: {result.status}, {what}{reused}"
 
 

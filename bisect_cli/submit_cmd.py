@@ -162,7 +162,8 @@ def run_manager(sis: Path, setup: Path, watch: Callable[[], str | None] | None =
 @click.option("--engine", type=click.Choice(sorted(es.ENGINES)), default="local", show_default=True)
 @click.option("--knobs", "knob_list", help="Comma-separated knobs to switch together (default: each knob alone).")
 @click.option("--direction", type=click.Choice([*DIRECTIONS, "both"]), default="both", show_default=True)
-@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=None,
+              help="Seed replicates per hybrid (default 1); with --strategy, passed to strategies that take it.")
 @click.option("--baseline-seeds", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--rqmt", "rqmt_items", multiple=True, metavar="KEY=VALUE",
               help="Per-task requirements for training and scoring: cpu=, mem= (GB), gpu=, gpu_name=, time= (hours); "
@@ -178,13 +179,14 @@ def run_manager(sis: Path, setup: Path, watch: Callable[[], str | None] | None =
               help="An asynchronous second stage: this many more seeds for the hybrids that moved half the gap.")
 @click.option("--strategy", type=click.Choice(sorted(STRATEGIES)),
               help="An asynchronous workflow in which this strategy chooses the hybrids and seeds as the scores "
-                   "come in (instead of --knobs/--direction/--seeds).")
+                   "come in (instead of --knobs/--direction).")
 @click.option("--dry-run", is_flag=True, help="Write the setup, print the jobs and the command; start nothing.")
 @context_options
 @environment_options
 @original_log_options
 @debug_option
-def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | None, direction: str, seeds: int,
+def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | None, direction: str,
+           seeds: int | None,
            baseline_seeds: int, rqmt_items: tuple[str, ...], runtime_log: str | None, engine_opts: str | None,
            node_down_timeout: float, vocab_file: str | None, refs: str | None, confirm_seeds: int,
            strategy: str | None, dry_run: bool,
@@ -208,8 +210,6 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     site_flags = es.parse_engine_opts(engine, engine_opts)
     site = {es.ENGINE_ARGS[engine]: list(site_flags)} if site_flags else {}  # in the tasks' rqmt: they join others
     data_env, recognition = recognition_setup(orig_path, start_path, vocab_file, refs)
-    if recognition is not None:
-        recognition.key()  # unreadable references: refused before anything is written
     context = make_context(settings, context_files, timeout, None)
     loaded = load_pair(orig_path, start_path, context)
     resources = es.pair_requests(loaded, rqmt, epochs, es.runtime_from_log(runtime_log) if runtime_log else None,
@@ -226,6 +226,7 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
         units = {name: sorted(knobs) for name, knobs in found.items()}
         requests = []
     else:
+        seeds = seeds or 1
         directions = directions_of(direction)
         chosen = requests_from(knob_list, directions) or single_knob_requests(
             diff_with_environments(diff_configs(*loaded, load_rules()), environments), directions)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from common.atomic import write_atomic
 from common.errors import UserError
-from interpolate.plan import NOT_SWITCHABLE, HybridRequest, PlanError, plan_hybrid
+from interpolate.plan import HybridRequest, PlanError, plan_hybrid
 from interpolate.render import hybrid_file_name, render_hybrid
 from interpolate.units import Units, merge_units
 from interpolate.verify import round_trip_problems
-from knobs.diff import PairDiff, diff_configs
+from knobs.diff import NO_EFFECT, PairDiff, diff_configs
 from knobs.environment import EnvironmentKnob, config_only, environment_fields, switched_sides, with_environment_knobs
 from knobs.loader import LoadContext, LoadedConfig, load, load_pair
 from knobs.requirements import requirements_of
@@ -49,7 +49,7 @@ def single_knob_requests(diff: PairDiff, directions: list[str]) -> list[HybridRe
     for direction in directions:
         seen: set[frozenset[str]] = set()
         for knob in diff.knobs:
-            if knob.name in NOT_SWITCHABLE:
+            if knob.name in NO_EFFECT:
                 continue
             group = frozenset({knob.name, *knob.coupled_with})
             if group not in seen:

@@ -157,12 +157,11 @@ class RecognizeScoreJob(_ReturnnJob):
 
         trained = json.loads(Path(self.train_result.get_path()).read_text())
         work = Path(self.out_hyp.get_path()).parent.parent / "work"
-        model = Path(self.train_dir.get_path()) / steps.MODEL
-        hyp = steps.recognize(self.config.get_path(), work, trained["final_epoch"], list(self.vocab),
-                              extra_args=self.extra_args, env=self.data_env, model=model,
-                              environment=self.environment(), timeout=None)
+        hyp, scored = steps.recognize_and_score(self.config.get_path(), work, self.train_dir.get_path(),
+                                                trained["final_epoch"], list(self.vocab), self.refs.get_path(),
+                                                extra_args=self.extra_args, env=self.data_env,
+                                                environment=self.environment(), timeout=None)
         shutil.copyfile(hyp, self.out_hyp.get_path())
-        scored = steps.score(hyp, self.refs.get_path())
         payload = {**scored.to_json(), "seed_result": trained}
         write_atomic(self.out_score.get_path(), json.dumps(payload, indent=1) + "\n")
 

@@ -24,6 +24,11 @@ def read_score(path: str | Path) -> dict[str, Any]:
     return score
 
 
+def _job_id(path: str) -> str:
+    """The Sisyphus job (`TrainJob.<hash>`) of a path in its `output/` folder."""
+    return Path(path).parents[1].name
+
+
 def entry_label(entry: dict[str, Any]) -> tuple[str, list[str], str | None]:
     """(label, knobs, direction) of a gather entry: a baseline's label, else the hybrid as written (its
     hybrid.json, when it has a config hybrid) with the environment knobs it switches too."""
@@ -51,11 +56,14 @@ def gathered_runs(entries: list[dict[str, Any]]) -> tuple[list[JobResult], Label
         for run in entry["runs"]:
             score = read_score(run["score"])
             trained = score["seed_result"]
-            runs.append(JobResult(label, entry["config"], run["seed"], Path(trained["work_dir"]).parents[1].name,
+            scored = score["wer"] is not None
+            runs.append(JobResult(label, entry["config"], run["seed"], _job_id(trained["work_dir"]),
                                   trained["status"], trained["reason"], trained["log"], wer=score["wer"],
                                   segments=score["segments"], best_dev=trained["best_dev"],
                                   train_seconds=trained["seconds"], environment=trained.get("environment"),
-                                  environment_spec=run.get("environment"), train_dir=trained["work_dir"]))
+                                  environment_spec=run.get("environment"), train_dir=trained["work_dir"],
+                                  final_epoch=trained["final_epoch"],
+                                  score_key=_job_id(run["score"]) if scored else None))
     return runs, labels
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from sisyphus import tk
 
-from attribution.strategies import STRATEGIES, SeedNumbers
+from attribution.strategies import STRATEGIES, SeedNumbers, strategy_options
 from interpolate.units import request_for
 from jobs.bisect_jobs import GatherResultsJob, RecognizeScoreJob, TrainJob, WriteHybridJob
 from jobs.gather import read_score
@@ -180,7 +180,7 @@ async def bisect_with_strategy(orig: str, start: str, plan: Plan, strategy: str,
     while True:
         evaluate = SisyphusEvaluate(orig, start, plan, unit_knobs, root)
         try:
-            finding = STRATEGIES[strategy](list(unit_knobs), evaluate)
+            finding = STRATEGIES[strategy](list(unit_knobs), evaluate, **strategy_options(strategy, plan.seeds))
         except RunsPending:
             await tk.async_run(evaluate.pending)
             continue

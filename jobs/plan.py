@@ -23,7 +23,7 @@ class Plan:
     """What to train: knob groups per direction, seeds, epochs, and how to score."""
 
     requests: list[tuple[tuple[str, ...], str]]  # (knobs, direction)
-    seeds: int = 1
+    seeds: int | None = 1  # per hybrid; with a strategy, None: the strategy's own default
     baseline_seeds: int = 3
     epochs: int | None = None
     vocab: tuple[str, ...] = ()
@@ -97,7 +97,7 @@ def fixed_plan(plan: Plan) -> list[PlannedTrainings]:
                for side in ("orig", "start")]
     for knobs, direction in plan.requests:
         hybrid = plan_hybrid(knobs, direction, plan)
-        planned.append(PlannedTrainings(hybrid.alias, range(1, plan.seeds + 1), hybrid.environment, hybrid))
+        planned.append(PlannedTrainings(hybrid.alias, range(1, (plan.seeds or 1) + 1), hybrid.environment, hybrid))
     return planned
 
 
@@ -109,7 +109,7 @@ def movers(results: dict[str, Any], min_share: float = CONFIRM_SHARE) -> list[tu
 
 def confirm_plan(plan: Plan, results: dict[str, Any], extra_seeds: int, min_share: float = CONFIRM_SHARE) -> Plan:
     """Stage 2: `extra_seeds` more seeds for the movers only (their first seeds are the same jobs as before)."""
-    return replace(plan, requests=movers(results, min_share), seeds=plan.seeds + extra_seeds)
+    return replace(plan, requests=movers(results, min_share), seeds=(plan.seeds or 1) + extra_seeds)
 
 
 def hashed_args(parsed_args: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""Run (config, seed) jobs on one machine: parallel, resumable, one folder per job named by content hash.
+"""Run (config, seed) jobs on one machine: parallel, resumable, one folder per training named by content hash.
 
-A job folder holds `result.json` once the job has finished (trained and scored, or failed with its
-reason); a folder without it is an interrupted job and is started afresh. A lock file keeps a second
-runner off the same work folder.
+A job folder `WORK/jobs/<key>` holds `result.json` once its training has finished (or failed with its reason);
+each way of scoring it (vocabulary, references, recognition arguments) has its own folder `scored/<key>` inside,
+with its own `result.json`. A folder without `result.json` is interrupted work and is started afresh; a finished
+training is scored again without training again when the references change. A lock file keeps a second runner
+off the same work folder.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from knobs.requirements import Requirements
 from runner import steps
 from runner.environment import Environment
 from runner.preflight import preflight
-from runner.settings import Recognition, RunSettings
+from runner.settings import RunSettings
 
-RUNNER_VERSION = 2  # 2: the key covers the scoring inputs and the data environment
+RUNNER_VERSION = 3  # 3: trainings keyed by the data environment too, each scoring in a folder of its own
 ORPHAN_STOP_SECONDS = 10.0
+RESULT = "result.json"
 
 
 @dataclass(frozen=True)
@@ -43,13 +46,12 @@ class Job:
     requires: Requirements | None = None  # checked against the environment before the batch starts
 
 
-def job_key(job: Job, recognition: Recognition | None, data_env: Mapping[str, str]) -> str:
-    """Content hash of every input that changes a job's result: the config text, seed, epochs, a non-default
-    environment, the data environment variables, and how it is scored (vocabulary, references' content,
-    recognition arguments). Paths and labels do not count: one training under two labels is one job."""
+def job_key(job: Job, data_env: Mapping[str, str]) -> str:
+    """Content hash of every input that changes a training: the config text, seed, epochs, a non-default
+    environment and the data environment variables. Paths and labels do not count: one training under two labels
+    is one job. How it is scored has a key of its own (`Recognition.key`)."""
     parts: list[object] = [hashlib.sha256(Path(job.config).read_bytes()).hexdigest(), job.seed, job.epochs,
-                           RUNNER_VERSION, dict(sorted(data_env.items())),
-                           recognition.key() if recognition else None]
+                           RUNNER_VERSION, dict(sorted(data_env.items()))]
     environment_key = job.environment.training_key() if job.environment else None
     if environment_key:
         parts.append(environment_key)
@@ -61,8 +63,8 @@ class JobResult:
     label: str
     config: str
     seed: int
-    key: str
-    status: str  # "ok" | "failed"
+    key: str  # the training's (its folder WORK/jobs/<key>)
+    status: str  # "ok" | "failed" (the training, or its scoring)
     reason: str | None = None
     log: str | None = None
     wer: float | None = None
@@ -74,6 +76,8 @@ class JobResult:
     environment: dict | None = None  # the facts RETURNN's log states (artefacts.training_log)
     environment_spec: dict | None = None  # the environment it was started in (runner.environment spec)
     train_dir: str | None = None  # RETURNN's training folder (learning-rate file, checkpoints)
+    final_epoch: int | None = None  # of the checkpoint that is scored
+    score_key: str | None = None  # how it was scored (Recognition.key); None: not scored (no references)
 
     @classmethod
     def from_json(cls, data: dict) -> JobResult:
@@ -157,48 +161,78 @@ def _stop_orphan(job_dir: Path) -> None:
         time.sleep(0.05)
 
 
-def _finished(result_file: Path, retry_failed: bool) -> JobResult | None:
+def _finished(result_file: Path, retry_failed: bool) -> dict | None:
+    """What a finished step left in `result_file` (None: not finished, or failed and to be retried)."""
     if not result_file.exists():
         return None
-    done = JobResult.from_json({**json.loads(result_file.read_text()), "reused": True})
-    return done if done.status == "ok" or not retry_failed else None
+    done = json.loads(result_file.read_text())
+    return done if done["status"] == "ok" or not retry_failed else None
+
+
+def _fresh_folder(folder: Path) -> None:
+    """An empty `folder` for a step: what an interrupted (or retried) run left there is removed, and a RETURNN
+    process it orphaned is stopped first."""
+    if folder.exists():
+        _stop_orphan(folder)
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
 
 
 def run_job(job: Job, key: str, settings: RunSettings) -> JobResult:
-    """Train and score one job in `WORK/jobs/<key>` (a finished one is reused; a failed one too unless
-    `settings.retry_failed`)."""
+    """Train one job in `WORK/jobs/<key>` and, with `settings.recognition`, score it in its `scored/<key>` folder.
+    Finished steps are reused (failed ones too unless `settings.retry_failed`): other references re-score a
+    finished training without training it again."""
     job_dir = settings.work / "jobs" / key
-    result_file = job_dir / "result.json"
-    done = _finished(result_file, settings.retry_failed)
-    if done is not None:
-        return done
-    if job_dir.exists():  # interrupted earlier (or failed and retried): start it afresh
-        _stop_orphan(job_dir)
-        shutil.rmtree(job_dir)
-    job_dir.mkdir(parents=True)
-    recognition = settings.recognition
-    write_atomic(job_dir / "job.json", json.dumps({**asdict(job), "key": key, "data_env": settings.data_env,
-                                                   "recognition": asdict(recognition) if recognition else None},
+    trained = _finished(job_dir / RESULT, settings.retry_failed)
+    if trained is not None:
+        result = JobResult.from_json({**trained, "reused": True})
+    else:
+        result = _train(job, key, job_dir, settings)
+    if result.status == "ok" and settings.recognition is not None:
+        _score(result, job, job_dir, settings)
+    return result
+
+
+def _train(job: Job, key: str, job_dir: Path, settings: RunSettings) -> JobResult:
+    _fresh_folder(job_dir)
+    write_atomic(job_dir / "job.json", json.dumps({**asdict(job), "key": key, "data_env": settings.data_env},
                                                   indent=1) + "\n")
-    start = time.monotonic()
     trained = steps.train(job.config, job_dir, job.seed, job.epochs, env=settings.data_env,
                           environment=job.environment)
     result = JobResult(job.label, job.config, job.seed, key, trained.status, trained.reason, trained.log,
-                       best_dev=trained.best_dev, train_seconds=trained.seconds, environment=trained.environment,
+                       best_dev=trained.best_dev, train_seconds=trained.seconds, seconds=trained.seconds,
+                       environment=trained.environment,
                        environment_spec=job.environment.spec() if job.environment else None,
-                       train_dir=str(job_dir))
-    if trained.status == "ok" and recognition is not None:
-        try:
-            hyp = steps.recognize(job.config, job_dir, trained.final_epoch, list(recognition.vocab),
-                                  extra_args=recognition.extra_args, env=settings.data_env,
-                                  environment=job.environment)
-            scored = steps.score(hyp, recognition.ref_file, job_dir / "score.json")
-            result.wer, result.segments = scored.wer, [asdict(s) for s in scored.segments]
-        except (RuntimeError, UserError) as exc:
-            result.status, result.reason = "failed", f"recognition: {exc}"
-    result.seconds = round(time.monotonic() - start, 2)
-    write_atomic(result_file, json.dumps(asdict(result), indent=1) + "\n")
+                       train_dir=str(job_dir), final_epoch=trained.final_epoch)
+    write_atomic(job_dir / RESULT, json.dumps(asdict(result), indent=1) + "\n")
     return result
+
+
+def _score(result: JobResult, job: Job, job_dir: Path, settings: RunSettings) -> None:
+    """Recognize and score a finished training (or reuse its scoring): sets the result's WER and segments, or
+    its failure."""
+    recognition = settings.recognition
+    result.score_key = recognition.key()
+    score_dir = job_dir / "scored" / result.score_key
+    scored = _finished(score_dir / RESULT, settings.retry_failed)
+    if scored is None:
+        _fresh_folder(score_dir)
+        write_atomic(score_dir / "scoring.json", json.dumps(asdict(recognition), indent=1) + "\n")
+        start = time.monotonic()
+        scored = {"status": "ok", "reason": None, "wer": None, "segments": []}
+        try:
+            _, score = steps.recognize_and_score(job.config, score_dir, job_dir, result.final_epoch,
+                                                 list(recognition.vocab), recognition.ref_file,
+                                                 extra_args=recognition.extra_args, env=settings.data_env,
+                                                 environment=job.environment)
+            scored.update(wer=score.wer, segments=[asdict(s) for s in score.segments])
+        except (RuntimeError, UserError) as exc:
+            scored.update(status="failed", reason=f"recognition: {exc}")
+        scored["seconds"] = round(time.monotonic() - start, 2)
+        write_atomic(score_dir / RESULT, json.dumps(scored, indent=1) + "\n")
+    result.seconds = round((result.train_seconds or 0) + scored["seconds"], 2)
+    result.status, result.reason = scored["status"], scored["reason"] or result.reason
+    result.wer, result.segments = scored["wer"], scored["segments"]
 
 
 def run_jobs(jobs: list[Job], settings: RunSettings,
@@ -211,7 +245,7 @@ def run_jobs(jobs: list[Job], settings: RunSettings,
         # the baseline of the other side): run once, reported under each label
         by_key: dict[str, list[Job]] = {}
         for job in jobs:
-            by_key.setdefault(job_key(job, settings.recognition, settings.data_env), []).append(job)
+            by_key.setdefault(job_key(job, settings.data_env), []).append(job)
         results: dict[Job, JobResult] = {}
         with ThreadPoolExecutor(max_workers=settings.parallel) as pool:
             futures = {pool.submit(run_job, same[0], key, settings): same for key, same in by_key.items()}

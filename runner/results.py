@@ -10,8 +10,9 @@ Schema (every key always present; README "results.json" documents it for users):
                        both baselines finished
     hybrids            per label (orig, start, then each hybrid): runs, failed, wer_mean, wer_std, vs_start, vs_orig,
                        effect, effect_low, effect_high, gap_share, verdict ("explains"|"against"|"noise"), sentence
-    jobs               every training: label, seed, status, reason, log, wer, segments, best_dev, seconds, reused,
-                       environment (facts from its log), environment_spec, key, config, train_dir
+    jobs               every training: label, config, seed, key, status, reason, log, wer, segments, best_dev,
+                       train_seconds, seconds, reused, environment (facts from its log), environment_spec, train_dir,
+                       final_epoch, score_key
     trainings          {"total", "run", "reused"}: trainings in `jobs`, of which trained now / finished before
     dev_curves_part_from_start   label -> the epoch from which its seed-1 dev curve stays apart from start's
     strategy           the strategy's finding {strategy, culprits, runs, effects, notes}, or null

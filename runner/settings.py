@@ -27,14 +27,15 @@ class Recognition:
         object.__setattr__(self, "vocab", tuple(self.vocab))
         object.__setattr__(self, "extra_args", tuple(self.extra_args))
 
-    def key(self) -> dict[str, object]:
-        """What of the scoring decides a WER: the vocabulary, the references' content, the recognition arguments."""
+    def key(self) -> str:
+        """Content hash of what of the scoring decides a WER: the vocabulary, the references' content, the
+        recognition arguments (an unreadable references file is a UserError)."""
         try:
             refs = Path(self.ref_file).read_bytes()
         except OSError as exc:
             raise UserError(f"cannot read the references: {exc.strerror or exc}", self.ref_file) from None
-        return {"vocab": hashlib.sha256(json.dumps(self.vocab).encode()).hexdigest(),
-                "refs": hashlib.sha256(refs).hexdigest(), "recognition_args": list(self.extra_args)}
+        parts = [list(self.vocab), hashlib.sha256(refs).hexdigest(), list(self.extra_args)]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
 @dataclass

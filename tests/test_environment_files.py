@@ -142,7 +142,7 @@ def test_compose_takes_each_field_from_its_side():
 
 def test_job_key_keeps_the_default_and_separates_environments():
     def key(job: Job) -> str:
-        return job_key(job, None, {})
+        return job_key(job, {})
 
     default = key(Job("orig", str(ORIG), 1, 2))
     assert key(Job("orig", str(ORIG), 1, 2, default_environment())) == default  # the default adds nothing

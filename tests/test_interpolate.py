@@ -18,8 +18,9 @@ from bisect_cli.main import cli
 from common.errors import UserError
 from interpolate.build import build_config
 from interpolate.hybrids import make_hybrid, write_if_new
-from interpolate.plan import NOT_SWITCHABLE, HybridRequest
+from interpolate.plan import HybridRequest
 from knobs import LoadContext, diff_configs, load, load_pair, load_rules
+from knobs.diff import NO_EFFECT
 from tests.conftest import PROJECT_ROOT, RETURNN_CONFIGS, requires_fixtures
 
 RULES = load_rules()
@@ -193,16 +194,16 @@ def _assert_exact(pair, result, knobs: set[str], direction: str) -> None:
     assert result.status == "ok" and Path(result.path).is_file(), result.reason
     hybrid = load(result.path, context)
     base, donor = (start, orig) if direction == "knock-in" else (orig, start)
-    switchable = {k.name for k in diff.knobs} - NOT_SWITCHABLE
-    assert {k.name for k in diff_configs(base, hybrid, RULES).knobs} - NOT_SWITCHABLE == knobs
-    assert {k.name for k in diff_configs(donor, hybrid, RULES).knobs} - NOT_SWITCHABLE == switchable - knobs
+    switchable = {k.name for k in diff.knobs} - NO_EFFECT
+    assert {k.name for k in diff_configs(base, hybrid, RULES).knobs} - NO_EFFECT == knobs
+    assert {k.name for k in diff_configs(donor, hybrid, RULES).knobs} - NO_EFFECT == switchable - knobs
 
 
 def _check_round_trip(pair, not_alone: dict[tuple[str, str], set[str]], data, tmp_path_factory) -> None:
     """A hybrid of 1-3 knobs is written and exact. It is refused only where the request leaves out a knob that
     `not_alone` names as coupled, and then the hybrid with those knobs added is written and exact."""
     orig, start, diff, context = pair
-    switchable = sorted(k.name for k in diff.knobs if k.name not in NOT_SWITCHABLE)
+    switchable = sorted(k.name for k in diff.knobs if k.name not in NO_EFFECT)
     knobs = data.draw(st.sets(st.sampled_from(switchable), min_size=1, max_size=3))
     direction = data.draw(st.sampled_from(["knock-in", "knock-out"]))
     out = tmp_path_factory.mktemp("hybrids")

@@ -174,6 +174,7 @@ def test_dry_run_with_a_strategy_writes_an_async_workflow_over_the_units(tmp_pat
     assert isinstance(py, ast.AsyncFunctionDef) and "strategy_demo_ctc" in ast.unparse(py)
     units = next(n.value for n in tree.body if isinstance(n, ast.Assign) and ast.unparse(n.targets[0]) == "UNITS")
     assert ast.literal_eval(units) == {k: [k] for k in ("optimizer", "batching", "pretrain", "l2", "dropout")}
+    assert _plan_of((setup / "config" / "bisect.py").read_text())["seeds"] is None  # the strategy's own default
     refused = CliRunner().invoke(cli, ["submit", str(ORIG), str(START), "-o", str(setup), "--strategy", "adaptive",
                                        "--knobs", "l2", "--dry-run"])
     assert refused.exit_code == 2 and "--strategy chooses the hybrids itself" in refused.output

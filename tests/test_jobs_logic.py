@@ -84,7 +84,7 @@ def sisyphus_outputs(bisection: Bisection, folder: Path) -> list[dict]:
             train_dir = folder / f"TrainJob.{label}.{r.seed}" / "output" / "train"
             trained = TrainResult("ok", None, str(train_dir / "returnn.stdout.txt"), str(train_dir), 2, 5.0,
                                   {"key": "dev_error", "epoch": 2, "value": 0.2})
-            score = folder / f"RecognizeScoreJob.{label}.{r.seed}" / "score.json"
+            score = folder / f"RecognizeScoreJob.{label}.{r.seed}" / "output" / "score.json"
             score.parent.mkdir(parents=True)
             score.write_text(json.dumps({"wer": r.wer, "segments": r.segments, "seed_result": trained.to_json()}))
             runs.append({"seed": r.seed, "score": str(score)})
@@ -104,6 +104,7 @@ def test_the_gather_job_writes_what_run_writes(simulated, tmp_path):
     assert [(j["label"], j["seed"], j["wer"]) for j in gathered["jobs"]] == [(j["label"], j["seed"], j["wer"])
                                                                              for j in local["jobs"]]
     assert gathered["jobs"][0]["key"] == "TrainJob.orig.1" and gathered["orig"] == "orig.config"
+    assert gathered["jobs"][0]["score_key"] == "RecognizeScoreJob.orig.1" and gathered["jobs"][0]["final_epoch"] == 2
     assert json.loads((out / "results.json").read_text()) == gathered
     text = (out / "report.txt").read_text()
     assert "knock-in:batching: " in text and text.rstrip().endswith(gathered["verdict"][-1])

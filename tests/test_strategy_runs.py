@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from attribution.strategies import strategy_options
 from bisect_cli.main import cli
 from bisect_cli.plan_inputs import recognition_setup, strategy_units
 from bisect_cli.submit_cmd import sisyphus_available
@@ -26,6 +27,12 @@ NEEDS_SISYPHUS = pytest.mark.skipif(not sisyphus_available(), reason="RWTH Sisyp
                                     "installed; install it from github.com/rwth-i6/sisyphus to run this test")
 LR_UNITS = {"lr+pretrain": frozenset({"lr", "pretrain"}), "batching": frozenset({"batching"}),
          "l2": frozenset({"l2"}), "dropout": frozenset({"dropout"})}
+
+
+def test_seeds_reach_exactly_the_strategies_that_take_them():
+    """`run --seeds`, `submit --seeds` (and `plan`) pass the same options: none without --seeds."""
+    assert strategy_options("one-at-a-time", 2) == strategy_options("screening", 2) == {"seeds": 2}
+    assert strategy_options("adaptive", 2) == {} and strategy_options("one-at-a-time", None) == {}
 
 
 def test_knob_groups_that_share_a_knob_are_one_unit():
@@ -94,7 +101,7 @@ def test_a_rerun_replays_the_strategy_without_training_again(local_strategy_run)
     assert second.exit_code == 0, second.output
     trained = [line for line in second.output.splitlines() if line.startswith("[")]
     results = json.loads((work / "results.json").read_text())
-    assert trained and all(line.endswith("(done before)") for line in trained)
+    assert trained and all(line.endswith("(trained before)") for line in trained)
     assert len(trained) == results["strategy"]["runs"] == results["trainings"]["reused"]
     verdict = results["verdict"]
     assert [line for line in first.output.splitlines() if line in verdict] == verdict  # the same verdict

@@ -36,6 +36,7 @@ learning_rate = 0.01
 tf_session_opts = {"intra_op_parallelism_threads": 1, "inter_op_parallelism_threads": 1}
 """
 UNITS = ("lr", "l2", "dropout")  # in the order of the diff
+FIXED_PLAN = ("--knobs", "lr", "--baseline-seeds", "2")  # conftest's ff_fixed_run: lr in both directions
 
 
 def pair_configs(data: Path) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -122,8 +123,12 @@ def test_deterministic_file_and_no_overwrite(tiny, tmp_path):
     assert first.status == second.status == "ok"
     assert Path(first.path).read_bytes() == Path(second.path).read_bytes()
     assert Path(first.path).name == Path(second.path).name
-    assert "dropout+optimizer" in Path(first.path).name
-    header = Path(first.path).read_text()
+    digest = hashlib.sha256(Path(first.path).read_bytes()).hexdigest()[:10]  # <base>.<direction>.<knobs>.<hash>
+    assert Path(first.path).name == f"start.knock-in.dropout+optimizer.{digest}.config"
+    text = Path(first.path).read_text()
+    assert text.startswith(TINY_START)  # the base's text unchanged, then the marked override section
+    header = text[len(TINY_START):]
+    assert header.lstrip().startswith("# ==== config-bisect hybrid: everything below overrides the base config above")
     assert orig.sha256 in header and start.sha256 in header and "knock-in" in header
     Path(first.path).write_text("changed by hand")
     with pytest.raises(UserError, match="other content"):

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from bisect_cli.main import cli
 from bisect_cli.submit_cmd import sisyphus_available
 from tests.conftest import PROJECT_ROOT
+from tests.ff_pair import FIXED_PLAN
 
 ORIG = PROJECT_ROOT / "configs" / "orig" / "demo_ctc.config"
 START = PROJECT_ROOT / "configs" / "start" / "demo_ctc.config"
@@ -101,25 +102,25 @@ def test_submit_without_sisyphus_says_how_to_install(monkeypatch, tmp_path):
 
 
 @NEEDS_SISYPHUS
-def test_manager_runs_the_plan_like_the_local_runner(tmp_path, monkeypatch):
-    monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
+def test_manager_runs_the_plan_like_the_local_runner(ff_pair, ff_fixed_run, tmp_path):
+    """The pair with a real gap (start cannot learn) through Sisyphus: the same WERs, effects and verdict as the local
+    run of the same plan, in the same results.json."""
+    orig, start, vocab, refs = ff_pair
     setup = tmp_path / "setup"
-    args = [str(ORIG), str(START), "--knobs", "batching", "--direction", "knock-in", "--epochs", "2"]
-    result = CliRunner().invoke(cli, ["submit", *args, "-o", str(setup), "--baseline-seeds", "1"])
+    result = CliRunner().invoke(cli, ["submit", str(orig), str(start), *FIXED_PLAN, "--vocab", str(vocab), "--refs",
+                                      str(refs), "-o", str(setup)])
     assert result.exit_code == 0, result.output
-    results = json.loads((setup / "output/bisect/demo_ctc/results.json").read_text())
+    results = json.loads((setup / "output/bisect/ff/results.json").read_text())
     outputs = sorted(p.relative_to(setup / "alias").as_posix() for p in (setup / "alias").glob("bisect/*/*/*"))
-    assert "bisect/demo_ctc/knock-in.batching/hybrid" in outputs
+    assert {"bisect/ff/knock-in.lr/hybrid", "bisect/ff/knock-out.lr/hybrid"} <= set(outputs)
     assert all(list((p / "finished").parent.glob("finished*")) for p in (setup / "alias").rglob("*") if p.is_symlink())
-    # the same plan with the local runner gives the same WERs, the same verdict, the same schema
-    local = CliRunner().invoke(cli, ["run", *args, "-o", str(tmp_path / "local"), "--baseline-seeds", "1"])
-    assert local.exit_code == 0, local.output
-    local_results = json.loads((tmp_path / "local" / "results.json").read_text())
-    assert set(results) == set(local_results)
-    assert [h["label"] for h in results["hybrids"]] == [h["label"] for h in local_results["hybrids"]]
-    assert {h["label"]: h["wer_mean"] for h in results["hybrids"]} == pytest.approx(
-        {h["label"]: h["wer_mean"] for h in local_results["hybrids"]})
-    assert results["verdict"] == local_results["verdict"]
+    local = json.loads((ff_fixed_run[0] / "results.json").read_text())
+    assert set(results) == set(local)
+    assert results["hybrids"] == local["hybrids"] and results["gap"] == local["gap"]
+    assert results["verdict"] == local["verdict"] and results["headline"] == local["headline"]
+    assert {h["label"]: h["verdict"] for h in results["hybrids"] if h["direction"]} == {
+        "knock-in:lr": "explains", "knock-out:lr": "explains"}
+    assert [line for line in result.output.splitlines() if line in results["verdict"]] == results["verdict"]
     # a second manager run starts nothing
     jobs_before = {p: p.stat().st_mtime for p in (setup / "work").rglob("finished")}
     sis = Path(sys.executable).with_name("sis")

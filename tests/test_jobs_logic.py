@@ -26,7 +26,8 @@ START_SPEC = {"python": "/venvs/b/bin/python", "returnn_root": None, "env": {}, 
 
 
 def test_jobs_package_and_its_plain_modules_import_no_sisyphus():
-    code = ("import sys, jobs, jobs.plan, jobs.gather, bisect_cli.submit_cmd; "
+    code = ("import sys, jobs, jobs.plan, jobs.gather, jobs.engine_settings, jobs.slurm_state, jobs.setup_api, "
+            "bisect_cli.main; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sisyphus'))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

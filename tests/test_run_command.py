@@ -15,16 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from bisect_cli.main import cli
-from demo.task import ensure_demo_data
 from tests.conftest import PROJECT_ROOT
-from tests.ff_pair import TINY, write_pair
+from tests.ff_pair import write_pair
 from tests.test_results import HYBRID_KEYS, SCHEMA
-
-
-@pytest.fixture(scope="module")
-def ff_pair(tmp_path_factory) -> tuple[Path, Path, Path, Path]:
-    data = ensure_demo_data(tmp_path_factory.mktemp("data"), TINY)
-    return write_pair(tmp_path_factory.mktemp("pair"), data)
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +27,8 @@ def failing_pair(tmp_path_factory) -> tuple[Path, Path]:
     return orig, start
 
 
-@pytest.fixture(scope="module")
-def fixed_run(ff_pair, tmp_path_factory):
-    orig, start, vocab, refs = ff_pair
-    work = tmp_path_factory.mktemp("run")
-    args = ["run", str(orig), str(start), "-o", str(work), "--knobs", "lr", "--baseline-seeds", "2", "--vocab",
-            str(vocab), "--refs", str(refs)]
-    first = CliRunner().invoke(cli, args)
-    again = CliRunner().invoke(cli, args)
-    return work, first, again
-
-
-def test_run_trains_the_hybrids_and_says_which_knob_closes_the_gap(fixed_run):
-    work, first, _ = fixed_run
+def test_run_trains_the_hybrids_and_says_which_knob_closes_the_gap(ff_fixed_run):
+    work, first, _ = ff_fixed_run
     assert first.exit_code == 0, first.output
     results = json.loads((work / "results.json").read_text())
     assert set(results) == SCHEMA and all(set(h) == HYBRID_KEYS for h in results["hybrids"])
@@ -74,8 +56,8 @@ def test_run_trains_the_hybrids_and_says_which_knob_closes_the_gap(fixed_run):
     assert sorted(h["id"] for h in manifest["hybrids"]) == ["knock-in:lr", "knock-out:lr"]
 
 
-def test_a_rerun_reuses_every_finished_job(fixed_run):
-    work, first, again = fixed_run
+def test_a_rerun_reuses_every_finished_job(ff_fixed_run):
+    work, first, again = ff_fixed_run
     assert again.exit_code == 0, again.output
     assert again.output.splitlines()[-1].endswith("0 trainings run, 6 reused from earlier runs")
     results = json.loads((work / "results.json").read_text())
@@ -116,6 +98,8 @@ def test_failed_trainings_are_reported_kept_and_retried_on_request(failing_pair,
 
 
 def _lock_is_free(lock_file: Path) -> bool:
+    if not lock_file.exists():
+        return True
     with open(lock_file) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

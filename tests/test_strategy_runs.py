@@ -4,7 +4,6 @@ a Sisyphus asynchronous workflow (when RWTH Sisyphus is installed)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -16,12 +15,11 @@ from bisect_cli.main import cli
 from bisect_cli.plan_inputs import recognition_setup, strategy_units
 from bisect_cli.submit_cmd import sisyphus_available
 from common.errors import UserError
-from demo.task import ensure_demo_data
 from interpolate.units import merge_units, request_for
 from knobs import LoadContext
 from runner.settings import RunSettings
 from runner.strategy_run import LocalEvaluate
-from tests.ff_pair import TINY, UNITS, write_pair
+from tests.ff_pair import UNITS
 
 NEEDS_SISYPHUS = pytest.mark.skipif(not sisyphus_available(), reason="RWTH Sisyphus (with sisyphus.Job) is not "
                                     "installed; install it from github.com/rwth-i6/sisyphus to run this test")
@@ -54,13 +52,6 @@ def test_a_hybrid_request_puts_exactly_the_asked_units_at_start_s_value(at_start
     assert knobs_at_start == frozenset().union(*(LR_UNITS[u] for u in at_start))
     switched = sum(knobs <= request.knobs for knobs in LR_UNITS.values())
     assert switched <= len(LR_UNITS) - switched  # the side that switches fewer units
-
-
-@pytest.fixture(scope="module")
-def ff_pair(tmp_path_factory) -> tuple[Path, Path, Path, Path]:
-    """orig learns, start cannot (learning rate ~0); they also differ in L2 and dropout: (orig, start, vocab, refs)."""
-    data = ensure_demo_data(tmp_path_factory.mktemp("data"), TINY)
-    return write_pair(tmp_path_factory.mktemp("pair"), data)
 
 
 @pytest.fixture(scope="module")

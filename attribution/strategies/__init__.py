@@ -7,6 +7,7 @@ a `Finding`: the culprit set (empty: the gap is noise), effect estimates, traini
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from attribution.strategies.adaptive import adaptive
@@ -21,5 +22,13 @@ STRATEGIES: dict[str, Callable[..., Finding]] = {
     "adaptive": adaptive,
 }
 
+
+
+def strategy_options(name: str, seeds: int | None) -> dict[str, int]:
+    """The keyword arguments that run strategy `name` with a user's `--seeds` (None: the strategy's own default;
+    a strategy without a `seeds` parameter chooses its seeds itself). `run`, `submit` and `plan` share it."""
+    return {"seeds": seeds} if seeds and "seeds" in inspect.signature(STRATEGIES[name]).parameters else {}
+
+
 __all__ = ["STRATEGIES", "Evaluate", "Evaluator", "Finding", "SeedNumbers", "adaptive", "ddmin", "greedy",
-           "one_at_a_time", "screening"]
+           "one_at_a_time", "screening", "strategy_options"]

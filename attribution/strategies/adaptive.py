@@ -60,6 +60,10 @@ CONFIRM_Z = 1.0  # a verdict this close (standard errors) to a boundary gets fol
 FOLLOW_UPS = 2  # ... in at most this many rounds of follow-ups, ...
 FOLLOW_SEEDS = 2  # ... each with this many seeds of its knock-in and knock-out hybrids
 FULL_FACTORIAL = 3  # a stage with this many factors or fewer is a full factorial: all its pairs are fitted
+HOLDS_Z = 2.0  # ... it holds the group's effect when that is this clear (and the rest within UNCLEAR_Z)
+CHECK_LEVEL = 0.02  # ... and rejects it at this level (a wrong rejection costs a design over all knobs)
+CONFIRM_SEEDS = 4  # the check of a bisection's answer adds seeds while unclear, up to this many
+LAZY_SEEDS = 3  # sequential bifurcation asks a question with one seed, more (up to this) while unclear
 REST_Z = 2.0  # the knobs without a significant effect count towards the gap when together beyond this
 
 
@@ -99,6 +103,8 @@ class Search:
         self.active: list[Factor] = [frozenset(knobs)]
         self.notes: list[str] = []
         self.examined: set[Factor] = set()  # single knobs that have been a factor of a stage
+        self.lazy = False  # a stage was settled by sequential bifurcation (confirm checks the answer)
+        self.bracket: tuple[frozenset[str], frozenset[str]] | None = None  # hybrids differing by the active group
 
     def mains(self) -> list[Term]:
         return [(f,) for f in self.partition]
@@ -183,10 +189,56 @@ class Search:
             else:
                 self.ev.more(rows)  # another seed of every row keeps the average effects balanced
         self.active = knob_order(self.knobs, active + unclear)  # still unclear: kept, not lost
+        self.bracket = None
+
+    def halve(self, parts: list[Factor]) -> bool:
+        """Sequential bifurcation for one active group cut in two: in the pair of hybrids that differ exactly
+        by the group (`bracket`), switch the first part alone to orig (a second seed while unclear); when that
+        shows the group's whole effect or none of it, the part that holds it stays active (the fold-over's
+        other runs are saved; `confirm` checks the answer at the end). False: the answer is not that clean,
+        the stage runs its full design."""
+        ev, (first, second) = self.ev, parts
+        inside, outside = self.bracket or (ev.start, ev.start - (first | second))
+        without = inside - first
+        ev.ensure([inside, outside, without], 1)
+        while True:
+            z_first, z_rest = ev.z(inside, without), ev.z(without, outside)
+            for held, rest, keep, bracket in ((z_first, z_rest, first, (inside, without)),
+                                              (z_rest, z_first, second, (without, outside))):
+                if held > HOLDS_Z and rest < UNCLEAR_Z:
+                    self.partition = knob_order(self.knobs, [f for f in self.partition if f not in self.active]
+                                                + parts)
+                    self.examined |= {f for f in parts if len(f) == 1}
+                    self.active, self.lazy, self.bracket = [keep], True, bracket
+                    return True
+            if min(z_first, z_rest) > HOLDS_Z or ev.attempts(without) >= LAZY_SEEDS:
+                return False  # both parts act (or it stays unclear): the full design
+            ev.more([min((without, outside, inside), key=ev.n)])
 
     def run(self, capacity: int) -> None:
         while any(len(f) > 1 for f in self.active):
-            self.stage(next_factors(self.knobs, self.active, capacity))
+            factors = next_factors(self.knobs, self.active, capacity)
+            if not (len(self.active) == 1 and len(factors) == 2 and self.halve(factors)):
+                self.stage(factors)
+
+    def confirm(self) -> None:
+        """After a sequential bifurcation: the knobs found must explain the gap in both directions (start with
+        them at orig's values is orig, orig with them at start's is start); otherwise they act together with
+        others or are masked, and a design over all knobs follows (every run so far is kept)."""
+        if not self.lazy:
+            return
+        ev, found = self.ev, frozenset().union(*self.active)
+        consistent = True
+        for a, b in ((ev.start - found, ev.orig), (ev.start, ev.orig | found)):  # what is left, each way
+            ev.sample_until(a, b, lambda est, se: not UNCLEAR_Z * se < abs(est) <= ev.critical(2, CHECK_LEVEL) * se,
+                            CONFIRM_SEEDS)
+            consistent &= abs(ev.effect(a, b)) <= ev.critical(2, CHECK_LEVEL) * ev.se(a, b)
+        if consistent:
+            return
+        self.notes.append(f"{', '.join(sorted(found)) or 'nothing'} found by bisection does not explain the gap "
+                          f"in both directions: a design over all knobs")
+        self.partition, self.active, self.lazy = [frozenset(self.knobs)], [frozenset(self.knobs)], False
+        self.stage([frozenset({k}) for k in self.knobs])
 
 
 @dataclass
@@ -303,4 +355,5 @@ def adaptive(knobs: Sequence[str], evaluate: Evaluate, jobs: int = 1) -> Finding
     else:
         capacity = len(knobs)
     search.run(capacity)
+    search.confirm()
     return verdicts(search)

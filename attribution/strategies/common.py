@@ -173,10 +173,17 @@ class Evaluator:
             return math.inf
         return sigma * math.sqrt(1 / self.n(a) + 1 / self.n(b))
 
-    def critical(self, tests: int = 1) -> float:
-        """Two-sided 95 % t quantile for the pooled seed noise, Bonferroni-corrected over `tests` decisions."""
+    def z(self, a: Hybrid, b: Hybrid) -> float:
+        """|effect(a, b)| in standard errors (0 when a side has no run or there is no noise estimate yet)."""
+        est, se = self.effect(a, b), self.se(a, b)
+        if not math.isfinite(est) or not math.isfinite(se):
+            return 0.0
+        return abs(est) / se if se else (math.inf if est else 0.0)
+
+    def critical(self, tests: int = 1, level: float = 0.05) -> float:
+        """Two-sided t quantile at `level` for the pooled seed noise, Bonferroni-corrected over `tests`."""
         _, df = self.noise()
-        return float(stats.t.ppf(1 - 0.025 / tests, df)) if df else math.inf
+        return float(stats.t.ppf(1 - level / 2 / tests, df)) if df else math.inf
 
     @property
     def runs(self) -> int:

@@ -125,9 +125,9 @@ class Search:
         standard errors and can be a culprit's share of the gap (unclear: beyond UNCLEAR_Z), or when it is in a
         significant pair. Its effect: with few factors (a full factorial) the larger of its knock-out effect
         (the other factors at orig's values) and its knock-in effect (at start's), with every pair fitted (one
-        F test of both); with more, its average effect over the design, which a resolution IV design keeps clear of pairs (a
-        pair shows half its effect on each of its factors). Effects come from the design's rows alone (a
-        balanced analysis: runs elsewhere would tilt an average effect towards their context). An active
+        F test of both); with more, its average effect over the design, which a resolution IV design keeps
+        clear of pairs (a pair shows half its effect on each of its factors). Effects come from the design's
+        rows alone (a balanced analysis: runs elsewhere would tilt an average effect towards their context). An active
         group's effect must lie in its parts (heredity): when none of them is active or unclear, the one with
         the largest effect is unclear."""
         mains = [(f,) for f in factors]

@@ -174,11 +174,14 @@ class Evaluator:
         return sigma * math.sqrt(1 / self.n(a) + 1 / self.n(b))
 
     def z(self, a: Hybrid, b: Hybrid) -> float:
-        """|effect(a, b)| in standard errors (0 when a side has no run or there is no noise estimate yet)."""
+        """|effect(a, b)| as the normal z with the two-sided p value of its t statistic (few degrees of freedom
+        make a t of 2 weak evidence); 0 when a side has no run or there is no noise estimate yet."""
         est, se = self.effect(a, b), self.se(a, b)
         if not math.isfinite(est) or not math.isfinite(se):
             return 0.0
-        return abs(est) / se if se else (math.inf if est else 0.0)
+        if se == 0:
+            return math.inf if est else 0.0
+        return float(stats.norm.isf(stats.t.sf(abs(est) / se, self.noise()[1])))
 
     def critical(self, tests: int = 1, level: float = 0.05) -> float:
         """Two-sided t quantile at `level` for the pooled seed noise, Bonferroni-corrected over `tests`."""

@@ -35,18 +35,22 @@ class StrategyScore:
 
 
 def score_strategy(scenario: Scenario, name: str, trials: int, seed: int, jobs: int = 1) -> StrategyScore:
-    """Success: the found set equals the culprit set (the empty set when no knob holds a culprit's share).
-    Trial `t` uses the noise stream (seed, t), so every strategy meets the same random numbers per trial."""
+    """Success: the found set equals the culprit set (the empty set when no knob holds a culprit's share) and
+    the pairs named as acting together are the scenario's culprit pairs. Trial `t` uses the noise stream
+    (seed, t), so every strategy meets the same random numbers per trial, and shows the strategy the knobs in
+    an order shuffled by (seed, t, 1), so that no position in the knob list is special."""
     truth = scenario.culprits()
-    pairs = [sorted(p) for p in scenario.culprit_interactions() if len(p) == 2]
+    pairs = {frozenset(p) for p in scenario.culprit_interactions() if len(p) == 2}
     successes, paired, runs, rounds = 0, 0, [], []
     for trial in range(trials):
         simulator = Simulator(scenario, np.random.default_rng([seed, trial]))
-        finding = STRATEGIES[name](list(scenario.knobs), simulator, **strategy_options(name, jobs=jobs))
+        knobs = list(np.random.default_rng([seed, trial, 1]).permutation(scenario.knobs))
+        finding = STRATEGIES[name](knobs, simulator, **strategy_options(name, jobs=jobs))
         if simulator.largest_batch > jobs:
             raise AssertionError(f"{name} asked for {simulator.largest_batch} trainings in a round of {jobs}")
-        successes += finding.culprits == truth
-        paired += all(p in [i["knobs"] for i in finding.interactions] for p in pairs)
+        named = {frozenset(i["knobs"]) for i in finding.interactions}
+        successes += finding.culprits == truth and named == pairs
+        paired += pairs <= named
         runs.append(simulator.runs)
         rounds.append(simulator.batches)
     return StrategyScore(name, trials, successes / trials, float(np.mean(runs)), float(np.percentile(runs, 95)),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
 import time
@@ -15,7 +14,7 @@ from rich.table import Table
 
 from artefacts.curves import Curve, compare_curves, read_curve, replicate_band
 from attribution.report import write_report
-from attribution.strategies import STRATEGIES, Finding
+from attribution.strategies import STRATEGIES, Finding, strategy_options
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.environment_options import (
     environment_options,
@@ -170,9 +169,7 @@ def _run_strategy(orig_path: Path, start_path: Path, work: Path, strategy: str, 
     evaluate = LocalEvaluate(str(orig_path), str(start_path), units, write_hybrid, work, recognition, env, parallel,
                              epochs, retry_failed, log_line, environments, requires)
     print(f"{strategy} over {len(units)} units: {', '.join(units)}", flush=True)
-    function = STRATEGIES[strategy]
-    kwargs = {"seeds": seeds} if seeds and "seeds" in inspect.signature(function).parameters else {}
-    finding = function(list(units), evaluate, **kwargs)
+    finding = STRATEGIES[strategy](list(units), evaluate, **strategy_options(strategy, seeds, parallel))
     write_manifest(work / "hybrids", diff, list(evaluate.written.values()))
     return finding, evaluate.results, evaluate.labels
 

@@ -157,7 +157,7 @@ class RunsPending(Exception):
 
 
 class SisyphusEvaluate:
-    """A strategy's `evaluate(hybrids, seeds)` over Sisyphus jobs: finished scores are read, the others are
+    """A strategy's `evaluate(requests)` (one round) over Sisyphus jobs: finished scores are read, the others are
     collected in `pending` (and RunsPending is raised once the whole batch has been looked at)."""
 
     def __init__(self, orig: str, start: str, plan: Plan, units: dict[str, frozenset[str]], pair: str):
@@ -177,11 +177,12 @@ class SisyphusEvaluate:
                                   self.pair, merge_leaks=False)
         return self.entries.setdefault(entry["label"], {**entry, "runs": []})
 
-    def __call__(self, hybrids: list[frozenset[str]], seeds: int) -> list[list[Any]]:
+    def __call__(self, requests: list[tuple[frozenset[str], int]]) -> list[list[Any]]:
+        """One round: per (hybrid, count), `count` new seeds, submitted together."""
         batch = []
-        for hybrid in hybrids:
+        for hybrid, count in requests:
             entry = self._entry(hybrid)
-            runs = _scored_runs(entry["config"], entry["label"], self.seeds.take(hybrid, seeds), self.plan,
+            runs = _scored_runs(entry["config"], entry["label"], self.seeds.take(hybrid, count), self.plan,
                                 self.pair, entry["environment"])
             entry["runs"] += runs
             self.pending += [run["score"] for run in runs if not run["score"].available()]

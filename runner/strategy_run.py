@@ -1,4 +1,4 @@
-"""A strategy's `evaluate(hybrids, seeds)` on this machine: hybrids written and proven once, each (hybrid, seed)
+"""A strategy's `evaluate(requests)` on this machine: hybrids written and proven once, each (hybrid, seed)
 trained and scored by the local runner.
 
 Finished jobs are reused (their folders are named by content hash), and the strategies are deterministic
@@ -21,7 +21,8 @@ from runner.pair_environments import PairEnvironments
 
 
 class LocalEvaluate:
-    """Callable `evaluate(hybrids, seeds)`: per hybrid (the units at start's value), `seeds` new seeds."""
+    """Callable `evaluate(requests)`: one round; per (hybrid, count) (the units at start's value), `count` new
+    seeds."""
 
     def __init__(self, orig: str, start: str, units: Units, write_hybrid: Callable[[HybridRequest], HybridResult],
                  work: Path, recognition: Recognition, env: dict[str, str], parallel: int, epochs: int | None,
@@ -59,19 +60,15 @@ class LocalEvaluate:
         requires = self.requires.get(label) if written is None else Requirements.from_json(written.requires)
         return Job(label, config, seed, self.epochs, environment, requires)
 
-    def __call__(self, hybrids: list[frozenset[str]], seeds: int) -> list[list[JobResult]]:
+    def __call__(self, requests: list[tuple[frozenset[str], int]]) -> list[list[JobResult]]:
+        """One round: per (hybrid, count), `count` new seeds trained at once; a failed training's result has no
+        WER (the strategy goes on without it)."""
         jobs: list[list[Job]] = []
-        for hybrid in hybrids:
+        for hybrid, count in requests:
             label, config, written = self.config_of(hybrid)
-            jobs.append([self._job(label, config, seed, written) for seed in self.seeds.take(hybrid, seeds)])
+            jobs.append([self._job(label, config, seed, written) for seed in self.seeds.take(hybrid, count)])
         flat = [job for group in jobs for job in group]
         done = run_jobs(flat, self.work, self.recognition, self.env, self.parallel, self.on_done, self.retry_failed)
         self.results += done
-        failed = [r for r in done if r.status != "ok" or r.wer is None]
-        if failed:
-            r = failed[0]
-            raise UserError(f"{r.label} seed {r.seed} failed: {r.reason} (log: {r.log}); the strategy needs its WER "
-                            f"(fix the cause, then rerun with --retry-failed: finished trainings are kept)", self.work)
         by_job = dict(zip(flat, done, strict=True))
         return [[by_job[job] for job in group] for group in jobs]
-

@@ -49,7 +49,8 @@ from attribution.strategies.common import (
 from attribution.strategies.linear_model import Factor, Fit, Term, fit, select_pairs
 
 NAME = "adaptive"
-WIDE_ROUNDS = 2  # the design over all knobs is the first stage when it fits in this many rounds
+WIDE_ROUNDS = 2  # the design over all knobs is the first stage when it fits in this many rounds, ...
+MANY_GPUS = 8  # ... or, grouped, when this many factors fit in them (no baselines first)
 LOW_SNR = 2.5  # a gap below this many seed deviations (their lower bound at NOISE_QUANTILE) goes wide
 NOISE_QUANTILE = 0.8
 FLAG_Z = 2.0  # a part whose average effect is beyond this many standard errors may be in a pair
@@ -244,7 +245,8 @@ class Search:
     def run(self, capacity: int) -> None:
         while any(len(f) > 1 for f in self.active):
             factors = next_factors(self.knobs, self.active, capacity)
-            if not (len(self.active) == 1 and len(factors) == 2 and self.locate(self.active[0])):
+            if not (len(self.active) == 1 and len(factors) == 2 and self.ev.jobs < designs.runs_of(2)
+                    and self.locate(self.active[0])):
                 self.stage(factors)
 
     def confirm(self) -> None:
@@ -296,6 +298,7 @@ def judge(search: Search, singles: list[Factor], candidates: list[Term]) -> Verd
     model = fit(ev, search.mains() + pairs)
     q = model.quantile(len(search.examined) + len(candidates), VERDICT_LEVEL)  # Bonferroni over the terms examined
     terms = [(f,) for f in singles] + pairs
+    stand_ins = {group[0] for group in aliased}  # a pair standing in for others it cannot be told from
     estimates = {t: model.term(t) for t in terms}
     significant = [t for t, (est, se) in estimates.items() if abs(est) > q * se]
     gap, gap_se = explained_gap(model, significant)
@@ -309,7 +312,7 @@ def judge(search: Search, singles: list[Factor], candidates: list[Term]) -> Verd
             continue
         size = (abs(est) - threshold) / se if se else math.inf
         significance = abs(est) / se - q if se else math.inf
-        if size >= 0 and significance > 0:
+        if size >= 0 and significance > 0 and term not in stand_ins:
             culprits |= {k for f in term for k in f}
         if (size >= 0 and abs(significance) < CONFIRM_Z) or (significance > 0 and abs(size) < CONFIRM_Z):
             unclear.append(term)
@@ -372,7 +375,7 @@ def adaptive(knobs: Sequence[str], evaluate: Evaluate, jobs: int = 1) -> Finding
     ev = Evaluator(knobs, evaluate, jobs)
     search = Search(ev, knobs)
     capacity = stage_capacity(jobs)
-    if designs.runs_of(len(knobs)) > WIDE_ROUNDS * jobs:
+    if capacity < MANY_GPUS and designs.runs_of(len(knobs)) > WIDE_ROUNDS * jobs:
         gap, se, significant = ev.baselines(BASELINE_SEEDS)
         if not math.isfinite(gap):
             return ev.noise_finding(NAME, gap, se)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -51,18 +51,20 @@ from attribution.strategies.linear_model import Factor, Fit, Term, fit, select_p
 NAME = "adaptive"
 WIDE_ROUNDS = 2  # the design over all knobs is the first stage when it fits in this many rounds, ...
 MANY_GPUS = 8  # ... or, grouped, when this many factors fit in them (no baselines first)
+EXTRA_BASELINE_SEEDS = 2  # orig and start get up to this many more seeds while the gap is unclear, then ...
 LOW_SNR = 2.5  # a gap below this many seed deviations (their lower bound at NOISE_QUANTILE) goes wide
 NOISE_QUANTILE = 0.8
 FLAG_Z = 2.0  # a part whose average effect is beyond this many standard errors may be in a pair
 ACTIVE_Z = 2.5  # a part stays active when its average effect or a pair it is in is beyond this
 UNCLEAR_Z = 1.5  # ... a part between these two gets its knock-in and knock-out hybrids once more
 STAGE_REPEATS = 2  # ... at most this often per stage
+PLAN_Z = 3.0  # a stage's seeds per row put the effect of the groups it cuts this many standard errors from zero
 CONFIRM_Z = 1.5  # a verdict this close (standard errors) to a boundary gets follow-up runs ...
 FOLLOW_UPS = 2  # ... in at most this many rounds of follow-ups, ...
 FOLLOW_SEEDS = 1  # ... each with this many seeds of its knock-in and knock-out hybrids
 ALL_PAIRS = 8  # a stage with this many factors or fewer selects among all its pairs, not only flagged ones
 FULL_FACTORIAL = 3  # a stage with this many factors or fewer is a full factorial: all its pairs are fitted
-POSTERIOR_STOP = 0.95  # probabilistic bisection stops when one knob holds this much of the posterior ...
+POSTERIOR_STOP = 0.9  # probabilistic bisection stops when one knob holds this much of the posterior ...
 MISFIT_Z = 3.0  # ... and gives up when an answer is this many standard errors from both hypotheses
 CHECK_LEVEL = 0.02  # ... and rejects it at this level (a wrong rejection costs a design over all knobs)
 CONFIRM_SEEDS = 4  # the check of a bisection's answer adds seeds while unclear, up to this many
@@ -78,6 +80,12 @@ def stage_capacity(jobs: int) -> int:
     while designs.runs_of(2 * f) <= WIDE_ROUNDS * jobs:
         f *= 2
     return f
+
+
+def with_noise(design: Fit, overall: Fit) -> Fit:
+    """A design's fit with the noise of the fit over every run when that has more degrees of freedom (a small
+    design, whose rows have one run each, has none of its own)."""
+    return replace(design, sigma=overall.sigma, df=overall.df) if overall.df > design.df else design
 
 
 def knob_order(knobs: Sequence[str], factors: list[Factor]) -> list[Factor]:
@@ -107,6 +115,7 @@ class Search:
         self.partition: list[Factor] = [frozenset(knobs)]
         self.active: list[Factor] = [frozenset(knobs)]
         self.notes: list[str] = []
+        self.effects: dict[Factor, float] = {}  # each factor's average effect at its stage
         self.examined: set[Factor] = set()  # single knobs that have been a factor of a stage
         self.lazy = False  # a stage was settled by sequential bifurcation (confirm checks the answer)
         self.bracket: tuple[frozenset[str], frozenset[str]] | None = None  # hybrids differing by the active group
@@ -136,8 +145,9 @@ class Search:
         group's effect must lie in its parts (heredity): when none of them is active or unclear, the one with
         the largest effect is unclear."""
         mains = [(f,) for f in factors]
-        average = fit(self.ev, mains, rows)
-        gap, _ = fit(self.ev, self.mains()).gap()
+        overall = fit(self.ev, self.mains())  # every run: the gap, and the noise when the design has too little
+        gap, _ = overall.gap()
+        average = with_noise(fit(self.ev, mains, rows), overall)
         parents = {f: next(g for g in self.active if f <= g) for f in factors}
         in_pairs: set[Factor] = set()
         if len(factors) <= FULL_FACTORIAL:
@@ -150,9 +160,10 @@ class Search:
                     flagged = set(factors)  # effects may hide in noise that the pair itself inflates)
                 chosen, aliased = select_pairs(self.ev, mains, self.pair_candidates(
                     [f for f in factors if f in flagged]), only=rows)
-                average = fit(self.ev, mains + chosen, rows)  # main effects unchanged (resolution IV)
+                average = with_noise(fit(self.ev, mains + chosen, rows), overall)  # mains unchanged (res. IV)
             in_pairs = {f for t in chosen + [t for g in aliased for t in g] for f in t}
-        model = fit(self.ev, mains + pairs, rows)
+        model = with_noise(fit(self.ev, mains + pairs, rows), overall)
+        self.effects.update({f: average.term((f,))[0] for f in factors})
         scores: dict[Factor, tuple[float, bool]] = {}  # factor -> (evidence of an effect as a z, can be a culprit)
         for f in factors:
             mine = dict.fromkeys([p for p in pairs if f in p], 1.0)
@@ -165,7 +176,8 @@ class Search:
         unclear = [f for f in factors if f not in active and scores[f][0] > UNCLEAR_Z and scores[f][1]]
         kept = set(active) | set(unclear)
         orphans = {g for g in set(parents.values()) if len(g) > 1 and not any(parents[f] == g for f in kept)}
-        unclear += [max((f for f in factors if parents[f] == g), key=lambda f: scores[f][0]) for g in orphans]
+        unclear += [max((f for f in factors if parents[f] == g),
+                        key=lambda f: (scores[f][0], abs(average.term((f,))[0]))) for g in orphans]
         return active, unclear
 
     def strongest(self, model: Fit, factors: list[Factor], parents: dict[Factor, Factor]) -> list[Factor]:
@@ -184,7 +196,7 @@ class Search:
         self.partition = knob_order(self.knobs, [f for f in self.partition if f not in old] + factors)
         rows = designs.hybrids(factors, self.ev.start)
         self.examined |= {f for f in factors if len(f) == 1}
-        self.ev.ensure(rows, 1)
+        self.ev.ensure(rows, self.planned_seeds([g for g in old if len(g) > 1 and g not in factors], len(rows)))
         repeats = STAGE_REPEATS if any(len(f) > 1 for f in factors) else 0  # the last stage: resolve follows
         for repeat in range(repeats + 1):
             active, unclear = self.classify(factors, rows)
@@ -197,6 +209,17 @@ class Search:
                 self.ev.more(rows)  # another seed of every row keeps the average effects balanced
         self.active = knob_order(self.knobs, active + unclear)  # still unclear: kept, not lost
         self.bracket = None
+
+    def planned_seeds(self, cut: list[Factor], rows: int) -> int:
+        """Seeds per row of a stage that cuts the groups `cut`: enough for the smallest of their effects (one part
+        holds it when it is one knob's) to stand PLAN_Z standard errors from zero with the noise measured so
+        far, within WIDE_ROUNDS rounds."""
+        sizes = [abs(self.effects[g]) for g in cut if math.isfinite(self.effects.get(g, math.nan))]
+        sigma = fit(self.ev, self.mains()).sigma
+        if not sizes or not min(sizes) or not math.isfinite(sigma):
+            return 1
+        wanted = math.ceil((PLAN_Z * 2 * sigma / min(sizes)) ** 2 / rows)
+        return max(1, min(wanted, WIDE_ROUNDS * self.ev.jobs // rows))
 
     def locate(self, group: Factor) -> bool:
         """Probabilistic bisection (Horstein 1963; Waeber, Frazier & Henderson 2013) for the one active group:
@@ -375,8 +398,10 @@ def adaptive(knobs: Sequence[str], evaluate: Evaluate, jobs: int = 1) -> Finding
     ev = Evaluator(knobs, evaluate, jobs)
     search = Search(ev, knobs)
     capacity = stage_capacity(jobs)
-    if capacity < MANY_GPUS and designs.runs_of(len(knobs)) > WIDE_ROUNDS * jobs:
-        gap, se, significant = ev.baselines(BASELINE_SEEDS)
+    if designs.runs_of(len(knobs)) <= WIDE_ROUNDS * jobs:
+        capacity = len(knobs)
+    elif capacity < MANY_GPUS:
+        gap, se, significant = ev.baselines(BASELINE_SEEDS, BASELINE_SEEDS + EXTRA_BASELINE_SEEDS)
         if not math.isfinite(gap):
             return ev.noise_finding(NAME, gap, se)
         sigma, df = ev.noise()
@@ -384,8 +409,6 @@ def adaptive(knobs: Sequence[str], evaluate: Evaluate, jobs: int = 1) -> Finding
             capacity = len(knobs)  # every run of the design informs every knob (and the gap): hidden replication
             search.notes.append(f"gap {gap:+.2f} is {'not clear' if not significant else 'small'} against the seed "
                                 f"noise: a design over all knobs")
-    else:
-        capacity = len(knobs)
     search.run(capacity)
     search.confirm()
     return verdicts(search)

@@ -63,10 +63,12 @@ CONFIRM_Z = 1.5  # a verdict this close (standard errors) to a boundary gets fol
 FOLLOW_UPS = 2  # ... in at most this many rounds of follow-ups, ...
 FOLLOW_SEEDS = 1  # ... each with this many seeds of its knock-in and knock-out hybrids
 ALL_PAIRS = 8  # a stage with this many factors or fewer selects among all its pairs, not only flagged ones
-FULL_FACTORIAL = 3  # a stage with this many factors or fewer is a full factorial: all its pairs are fitted
+FULL_FACTORIAL = 3  # a stage with this many factors or fewer is a full factorial: all its pairs are fitted, ...
+FULL_FACTORIAL_MAX = 5  # ... and a stage of up to this many single knobs whose full factorial fits in a round
 POSTERIOR_STOP = 0.9  # probabilistic bisection stops when one knob holds this much of the posterior ...
 MISFIT_Z = 3.0  # ... and gives up when an answer is this many standard errors from both hypotheses
 CHECK_LEVEL = 0.02  # ... and rejects it at this level (a wrong rejection costs a design over all knobs)
+MORE_LOCATES = 2  # ... it may locate this many more knobs (partners, masks, further culprits)
 CONFIRM_SEEDS = 4  # the check of a bisection's answer adds seeds while unclear, up to this many
 LAZY_SEEDS = 3  # ... or asks one question this often
 REFERENCE_SEEDS = 2  # ... and this many of start and of orig
@@ -118,7 +120,6 @@ class Search:
         self.effects: dict[Factor, float] = {}  # each factor's average effect at its stage
         self.examined: set[Factor] = set()  # single knobs that have been a factor of a stage
         self.lazy = False  # a stage was settled by sequential bifurcation (confirm checks the answer)
-        self.bracket: tuple[frozenset[str], frozenset[str]] | None = None  # hybrids differing by the active group
 
     def mains(self) -> list[Term]:
         return [(f,) for f in self.partition]
@@ -150,7 +151,7 @@ class Search:
         average = with_noise(fit(self.ev, mains, rows), overall)
         parents = {f: next(g for g in self.active if f <= g) for f in factors}
         in_pairs: set[Factor] = set()
-        if len(factors) <= FULL_FACTORIAL:
+        if self.full(factors):
             pairs = self.pair_candidates(factors)
         else:
             pairs = []
@@ -194,7 +195,7 @@ class Search:
         """Run the fold-over design over `factors` and keep the active ones."""
         old = set(self.active)
         self.partition = knob_order(self.knobs, [f for f in self.partition if f not in old] + factors)
-        rows = designs.hybrids(factors, self.ev.start)
+        rows = designs.hybrids(factors, self.ev.start, self.full(factors))
         self.examined |= {f for f in factors if len(f) == 1}
         self.ev.ensure(rows, self.planned_seeds([g for g in old if len(g) > 1 and g not in factors], len(rows)))
         repeats = STAGE_REPEATS if any(len(f) > 1 for f in factors) else 0  # the last stage: resolve follows
@@ -202,13 +203,18 @@ class Search:
             active, unclear = self.classify(factors, rows)
             if not unclear or repeat == repeats:
                 break
-            if len(factors) <= FULL_FACTORIAL:  # every cell is fitted: seeds go where they are fewest
+            if self.full(factors):  # every cell is fitted: seeds go where they are fewest
                 fewest = min(self.ev.attempts(h) for h in rows)
                 self.ev.more([h for h in rows if self.ev.attempts(h) == fewest])
             else:
                 self.ev.more(rows)  # another seed of every row keeps the average effects balanced
         self.active = knob_order(self.knobs, active + unclear)  # still unclear: kept, not lost
-        self.bracket = None
+
+    def full(self, factors: list[Factor]) -> bool:
+        """A stage of single knobs is a full factorial when that is small or fits in one round: no pair among
+        them is then aliased with another."""
+        return len(factors) <= FULL_FACTORIAL or (len(factors) <= FULL_FACTORIAL_MAX and all(
+            len(f) == 1 for f in factors) and 2 ** len(factors) <= self.ev.jobs)
 
     def planned_seeds(self, cut: list[Factor], rows: int) -> int:
         """Seeds per row of a stage that cuts the groups `cut`: enough for the smallest of their effects (one part
@@ -218,20 +224,18 @@ class Search:
         sigma = fit(self.ev, self.mains()).sigma
         if not sizes or not min(sizes) or not math.isfinite(sigma):
             return 1
-        wanted = math.ceil((PLAN_Z * 2 * sigma / min(sizes)) ** 2 / rows)
+        wanted = math.ceil((PLAN_Z * 2 * sigma / max(sizes)) ** 2 / rows)
         return max(1, min(wanted, WIDE_ROUNDS * self.ev.jobs // rows))
 
-    def locate(self, group: Factor) -> bool:
-        """Probabilistic bisection (Horstein 1963; Waeber, Frazier & Henderson 2013) for the one active group:
-        under "one knob of the group holds the effect of switching the group (`bracket`)", a posterior over its
-        knobs from every question so far (Student-t likelihood with the pooled noise's degrees of freedom);
-        each question switches a set holding about half the probability to orig, one seed, the same question
-        again while the posterior does not move. True (the knob stays active; `confirm` checks it at the end)
-        once one knob holds POSTERIOR_STOP of the posterior and every answer fits it; False when an answer fits
-        neither "holds it" nor "does not" (several culprits, an interaction) or it does not settle: then the
-        group's stages run their full designs (every run kept)."""
+    def locate(self, group: Factor, inside: frozenset[str], outside: frozenset[str]) -> str | None:
+        """Probabilistic bisection (Horstein 1963; Waeber, Frazier & Henderson 2013) over `group`, the knobs in
+        which the hybrids `inside` and `outside` differ: under "one knob of the group holds the effect of
+        switching them all", a posterior over its knobs from every question so far (Student-t likelihood with
+        the pooled noise's degrees of freedom); each question switches a set holding about half the probability
+        to orig in `inside`, one seed, the same question again while the posterior does not move. The knob
+        once one holds POSTERIOR_STOP of the posterior and every answer fits it; None when an answer fits
+        neither "holds it" nor "does not" (several culprits, an interaction) or it does not settle."""
         ev = self.ev
-        inside, outside = self.bracket or (ev.start, ev.start - group)
         candidates = [k for k in self.knobs if k in group]
         ev.ensure([inside, outside], 1)
         asked: list[frozenset[str]] = []
@@ -242,7 +246,7 @@ class Search:
                 drop = ev.mean(inside) - ev.mean(inside - question)
                 scale = max(sigma * math.sqrt(1 / ev.n(inside - question) + 1 / ev.n(inside)), 1e-9)
                 if not df or min(abs(drop), abs(drop - total)) > MISFIT_Z * scale:
-                    return False
+                    return None
                 residuals.append([(drop - total * (k in question)) / scale for k in candidates])
             log_post = stats.t.logpdf(np.array(residuals), df).sum(axis=0) if residuals else np.zeros(len(candidates))
             post = np.exp(log_post - log_post.max())
@@ -250,42 +254,63 @@ class Search:
             order = np.argsort(-post, kind="stable")
             best = int(order[0])
             if post[best] >= POSTERIOR_STOP and all(abs(r[best]) <= MISFIT_Z for r in residuals):
-                knob = frozenset({candidates[best]})
-                self.partition = knob_order(self.knobs, [f for f in self.partition if f != group]
-                                            + [knob] + ([group - knob] if len(group) > 1 else []))
-                self.examined.add(knob)
-                self.active, self.lazy, self.bracket = [knob], True, None
-                return True
+                return candidates[best]
             size = int(np.argmin(np.abs(np.cumsum(post[order]) - 0.5))) + 1
             question = frozenset(candidates[i] for i in order[:size])
             if ev.attempts(inside - question) >= LAZY_SEEDS:
-                return False
+                return None
             ev.more([inside - question])
             if question not in asked:
                 asked.append(question)
-        return False
+        return None
+
+    def single_out(self, knob: str) -> None:
+        """`knob` becomes a factor of its own (split off its group) and the one active factor beside those found
+        so far by bisection (`confirm` checks them at the end)."""
+        single = frozenset({knob})
+        group = next(f for f in self.partition if knob in f)
+        self.partition = knob_order(self.knobs, [f for f in self.partition if f != group]
+                                    + [single] + ([group - single] if len(group) > 1 else []))
+        self.examined.add(single)
+        self.active = knob_order(self.knobs, [f for f in self.active if len(f) == 1 and f != single] + [single])
+        self.lazy = True
 
     def run(self, capacity: int) -> None:
         while any(len(f) > 1 for f in self.active):
             factors = next_factors(self.knobs, self.active, capacity)
-            if not (len(self.active) == 1 and len(factors) == 2 and self.ev.jobs < designs.runs_of(2)
-                    and self.locate(self.active[0])):
-                self.stage(factors)
+            if len(self.active) == 1 and len(factors) == 2 and self.ev.jobs < designs.runs_of(2):
+                group = self.active[0]
+                knob = self.locate(group, self.ev.start, self.ev.start - group)
+                if knob is not None:
+                    self.single_out(knob)
+                    continue
+            self.stage(factors)
 
     def confirm(self) -> None:
-        """After a sequential bifurcation: the knobs found must explain the gap in both directions (start with
-        them at orig's values is orig, orig with them at start's is start); otherwise they act together with
-        others or are masked, and a design over all knobs follows (every run so far is kept)."""
+        """After a bisection: the knobs found must explain the gap in both directions (start with them at orig's
+        values is orig, orig with them at start's is start; a seed more while unclear). When start without them
+        is not orig, another knob acts beside them: it is located among the rest in that bracket; when orig with
+        them is not start, they act together with a knob still at start's value (a partner, or a knob that
+        masks one of them): it is located in the bracket of start and orig with them. Up to MORE_LOCATES times;
+        then, or when a bisection does not settle, a design over all knobs follows (every run so far kept)."""
         if not self.lazy:
             return
-        ev, found = self.ev, frozenset().union(*self.active)
-        consistent = True
-        for a, b in ((ev.start - found, ev.orig), (ev.start, ev.orig | found)):  # what is left, each way
-            ev.sample_until(a, b, lambda est, se: not UNCLEAR_Z * se < abs(est) <= ev.critical(2, CHECK_LEVEL) * se,
-                            CONFIRM_SEEDS)
-            consistent &= abs(ev.effect(a, b)) <= ev.critical(2, CHECK_LEVEL) * ev.se(a, b)
-        if consistent:
-            return
+        ev = self.ev
+        for attempt in range(MORE_LOCATES + 1):
+            found = frozenset().union(*self.active)
+            brackets = [(ev.start - found, ev.orig), (ev.start, ev.orig | found)]  # what is left, each way
+            for inside, outside in brackets:
+                ev.sample_until(inside, outside, lambda est, se: not UNCLEAR_Z * se < abs(est)
+                                <= ev.critical(2, CHECK_LEVEL) * se, CONFIRM_SEEDS)
+            open_ = [(i, o) for i, o in brackets if abs(ev.effect(i, o)) > ev.critical(2, CHECK_LEVEL) * ev.se(i, o)]
+            if not open_:
+                return
+            inside, outside = open_[0]
+            rest = frozenset(self.knobs) - found
+            knob = self.locate(rest, inside, outside) if rest and attempt < MORE_LOCATES else None
+            if knob is None:
+                break
+            self.single_out(knob)
         self.notes.append(f"{', '.join(sorted(found)) or 'nothing'} found by bisection does not explain the gap "
                           f"in both directions: a design over all knobs")
         self.partition, self.active, self.lazy = [frozenset(self.knobs)], [frozenset(self.knobs)], False

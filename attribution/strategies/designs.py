@@ -34,6 +34,11 @@ def foldover(f: int) -> np.ndarray:
     return scipy.linalg.hadamard(size)[:, columns(f)]
 
 
+def full_factorial(f: int) -> np.ndarray:
+    """+-1 matrix of all 2^f rows (every pair and higher interaction estimable); row 0 is all +1."""
+    return np.array([[1 - 2 * ((r >> j) & 1) for j in range(f)] for r in range(2 ** f)]).reshape(2 ** f, f)
+
+
 def runs_of(f: int) -> int:
     """Rows of `foldover(f)`."""
     return 2 if f == 1 else 2 * 2 ** math.ceil(math.log2(f))
@@ -45,13 +50,14 @@ def split(group: Sequence[str], parts: int) -> list[Factor]:
     return [frozenset(group[i * len(group) // parts:(i + 1) * len(group) // parts]) for i in range(parts)]
 
 
-def hybrids(factors: Sequence[Factor], reference: frozenset[str]) -> list[frozenset[str]]:
-    """The hybrids of `foldover(len(factors))`: a factor at +1 has start's values, at -1 orig's; knobs outside
-    every factor keep their value in `reference` (a hybrid: the knobs with start's value)."""
+def hybrids(factors: Sequence[Factor], reference: frozenset[str], full: bool = False) -> list[frozenset[str]]:
+    """The hybrids of `foldover(len(factors))` (`full`: of the full factorial): a factor at +1 has start's
+    values, at -1 orig's; knobs outside every factor keep their value in `reference` (a hybrid: the knobs with
+    start's value)."""
     moved = frozenset().union(*factors)
     base = reference - moved
-    return [base.union(*(f for f, level in zip(factors, row, strict=True) if level > 0))
-            for row in foldover(len(factors))]
+    matrix = full_factorial(len(factors)) if full else foldover(len(factors))
+    return [base.union(*(f for f, level in zip(factors, row, strict=True) if level > 0)) for row in matrix]
 
 
 def aliased_pairs(f: int) -> dict[int, list[tuple[int, int]]]:

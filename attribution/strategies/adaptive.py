@@ -57,7 +57,7 @@ NOISE_QUANTILE = 0.8
 FLAG_Z = 2.0  # a part whose average effect is beyond this many standard errors may be in a pair
 ACTIVE_Z = 2.5  # a part stays active when its average effect or a pair it is in is beyond this
 UNCLEAR_Z = 1.5  # ... a part between these two gets its knock-in and knock-out hybrids once more
-STAGE_REPEATS = 2  # ... at most this often per stage
+STAGE_REPEATS = 0  # ... at most this often per stage
 PLAN_Z = 3.0  # a stage's seeds per row put the effect of the groups it cuts this many standard errors from zero
 CONFIRM_Z = 1.5  # a verdict this close (standard errors) to a boundary gets follow-up runs ...
 FOLLOW_UPS = 2  # ... in at most this many rounds of follow-ups, ...
@@ -299,9 +299,16 @@ class Search:
         for attempt in range(MORE_LOCATES + 1):
             found = frozenset().union(*self.active)
             brackets = [(ev.start - found, ev.orig), (ev.start, ev.orig | found)]  # what is left, each way
-            for inside, outside in brackets:
-                ev.sample_until(inside, outside, lambda est, se: not UNCLEAR_Z * se < abs(est)
-                                <= ev.critical(2, CHECK_LEVEL) * se, CONFIRM_SEEDS)
+
+            def settled(est: float, se: float) -> bool:
+                return not UNCLEAR_Z * se < abs(est) <= ev.critical(2, CHECK_LEVEL) * se
+
+            while True:  # the noise estimate moves with every run: until both are settled together
+                before = ev.runs
+                for inside, outside in brackets:
+                    ev.sample_until(inside, outside, settled, CONFIRM_SEEDS)
+                if ev.runs == before:
+                    break
             open_ = [(i, o) for i, o in brackets if abs(ev.effect(i, o)) > ev.critical(2, CHECK_LEVEL) * ev.se(i, o)]
             if not open_:
                 return

@@ -119,7 +119,7 @@ class Search:
         self.notes: list[str] = []
         self.effects: dict[Factor, float] = {}  # each factor's average effect at its stage
         self.examined: set[Factor] = set()  # single knobs that have been a factor of a stage
-        self.lazy = False  # a stage was settled by sequential bifurcation (confirm checks the answer)
+        self.bisected = False  # a bisection ran (few GPUs): confirm checks the answer in both directions
 
     def mains(self) -> list[Term]:
         return [(f,) for f in self.partition]
@@ -273,13 +273,12 @@ class Search:
                                     + [single] + ([group - single] if len(group) > 1 else []))
         self.examined.add(single)
         self.active = knob_order(self.knobs, [f for f in self.active if len(f) == 1 and f != single] + [single])
-        self.lazy = True
 
     def run(self, capacity: int) -> None:
         while any(len(f) > 1 for f in self.active):
             factors = next_factors(self.knobs, self.active, capacity)
             if len(self.active) == 1 and len(factors) == 2 and self.ev.jobs < designs.runs_of(2):
-                group = self.active[0]
+                group, self.bisected = self.active[0], True
                 knob = self.locate(group, self.ev.start, self.ev.start - group)
                 if knob is not None:
                     self.single_out(knob)
@@ -293,7 +292,7 @@ class Search:
         them is not start, they act together with a knob still at start's value (a partner, or a knob that
         masks one of them): it is located in the bracket of start and orig with them. Up to MORE_LOCATES times;
         then, or when a bisection does not settle, a design over all knobs follows (every run so far kept)."""
-        if not self.lazy:
+        if not self.bisected or any(len(f) > 1 for f in self.active):
             return
         ev = self.ev
         for attempt in range(MORE_LOCATES + 1):
@@ -320,7 +319,7 @@ class Search:
             self.single_out(knob)
         self.notes.append(f"{', '.join(sorted(found)) or 'nothing'} found by bisection does not explain the gap "
                           f"in both directions: a design over all knobs")
-        self.partition, self.active, self.lazy = [frozenset(self.knobs)], [frozenset(self.knobs)], False
+        self.partition, self.active, self.bisected = [frozenset(self.knobs)], [frozenset(self.knobs)], False
         self.stage([frozenset({k}) for k in self.knobs])
 
 

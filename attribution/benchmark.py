@@ -1,5 +1,5 @@
-"""Run strategies on a scenario many times: success rate, trainings and rounds (mean, 95th percentile),
-GPU-hours, and for scenarios with interactions how often the pairs were reported as pairs."""
+"""Run strategies on scenarios many times: success rate, trainings and rounds (mean, 95th percentile),
+GPU-hours, and for scenarios with interactions how often the pairs were named as pairs."""
 
 from __future__ import annotations
 
@@ -14,9 +14,20 @@ from attribution.strategies import STRATEGIES, strategy_options
 JSON_KEYS = ("strategy", "trials", "success_rate", "mean_runs", "p95_runs", "mean_cost", "mean_rounds", "p95_rounds")
 
 
+@dataclass(frozen=True)
+class Trial:
+    """One simulated bisection."""
+
+    success: bool  # the culprit set and the culprit pairs as the scenario has them
+    paired: bool  # every culprit pair of the scenario named as a pair
+    runs: int  # trainings, failed ones included
+    rounds: int  # calls of the callback
+    cost: float  # GPU-hours
+
+
 @dataclass
 class StrategyScore:
-    """One strategy on one scenario over `trials` simulated bisections with `jobs` trainings at once."""
+    """One strategy over `trials` simulated bisections with `jobs` trainings at once."""
 
     strategy: str
     trials: int
@@ -34,28 +45,38 @@ class StrategyScore:
         return {key: getattr(self, key) for key in JSON_KEYS}
 
 
-def score_strategy(scenario: Scenario, name: str, trials: int, seed: int, jobs: int = 1) -> StrategyScore:
-    """Success: the found set equals the culprit set (the empty set when no knob holds a culprit's share) and
-    the pairs named as acting together are the scenario's culprit pairs. Trial `t` uses the noise stream
-    (seed, t), so every strategy meets the same random numbers per trial, and shows the strategy the knobs in
-    an order shuffled by (seed, t, 1), so that no position in the knob list is special."""
+def run_trials(scenario: Scenario, name: str, trials: int, seed: int, jobs: int = 1) -> list[Trial]:
+    """Trial `t` uses the noise stream (seed, t), so every strategy meets the same random numbers per trial, and
+    shows the strategy the knobs in an order shuffled by (seed, t, 1), so that no position is special."""
     truth = scenario.culprits()
-    pairs = {frozenset(p) for p in scenario.culprit_interactions() if len(p) == 2}
-    successes, paired, runs, rounds = 0, 0, [], []
+    pairs = {frozenset(p) for p in scenario.culprit_interactions()}
+    out = []
     for trial in range(trials):
         simulator = Simulator(scenario, np.random.default_rng([seed, trial]))
-        knobs = list(np.random.default_rng([seed, trial, 1]).permutation(scenario.knobs))
+        knobs = [str(k) for k in np.random.default_rng([seed, trial, 1]).permutation(scenario.knobs)]
         finding = STRATEGIES[name](knobs, simulator, **strategy_options(name, jobs=jobs))
         if simulator.largest_batch > jobs:
             raise AssertionError(f"{name} asked for {simulator.largest_batch} trainings in a round of {jobs}")
         named = {frozenset(i["knobs"]) for i in finding.interactions}
-        successes += finding.culprits == truth and named == pairs
-        paired += pairs <= named
-        runs.append(simulator.runs)
-        rounds.append(simulator.batches)
-    return StrategyScore(name, trials, successes / trials, float(np.mean(runs)), float(np.percentile(runs, 95)),
-                         float(np.mean(runs)) * scenario.cost_per_run, float(np.mean(rounds)),
-                         float(np.percentile(rounds, 95)), jobs, paired / trials if pairs else None)
+        out.append(Trial(finding.culprits == truth and named == pairs, pairs <= named, simulator.runs,
+                         simulator.batches, simulator.runs * scenario.cost_per_run))
+    return out
+
+
+def summarize(name: str, trials: list[Trial], jobs: int = 1, with_pairs: bool = False) -> StrategyScore:
+    runs = [t.runs for t in trials]
+    rounds = [t.rounds for t in trials]
+    return StrategyScore(name, len(trials), float(np.mean([t.success for t in trials])), float(np.mean(runs)),
+                         float(np.percentile(runs, 95)), float(np.mean([t.cost for t in trials])),
+                         float(np.mean(rounds)), float(np.percentile(rounds, 95)), jobs,
+                         float(np.mean([t.paired for t in trials])) if with_pairs else None)
+
+
+def score_strategy(scenario: Scenario, name: str, trials: int, seed: int, jobs: int = 1) -> StrategyScore:
+    """Success: the found set equals the culprit set (the empty set when no knob holds a culprit's share) and
+    the pairs named as acting together are the scenario's culprit pairs."""
+    return summarize(name, run_trials(scenario, name, trials, seed, jobs), jobs,
+                     with_pairs=bool(scenario.culprit_interactions()))
 
 
 def score_table(scores: list[StrategyScore]) -> tuple[list[str], list[list[str]]]:

@@ -72,3 +72,15 @@ def family(name: str, count: int) -> Scenario:
 def all_scenarios() -> list[tuple[str, Scenario]]:
     """(family, scenario) for every family at each of its knob counts."""
     return [(name, make(n)) for name, (make, counts) in FAMILIES.items() for n in counts]
+
+
+def planning_cases(knobs: list[str], noise: float, cost_per_run: float = 1.0) -> list[Scenario]:
+    """What `plan` simulates on a pair's own knobs (units): the gap (1.0) held by one knob, shared by two, or held
+    by a pure pair, with seed std `noise` x the gap; the benchmark shuffles which knobs they are."""
+    cases = [("one culprit", {knobs[0]: 1.0}, [])]
+    if len(knobs) > 1:
+        cases += [("two culprits", {knobs[0]: 0.5, knobs[1]: 0.5}, []),
+                  ("a pure pair", {}, [{"knobs": knobs[:2], "effect": 1.0}])]
+    return [parse_scenario({"name": name, "knobs": knobs, "orig_wer": ORIG_WER, "effects": effects,
+                            "interactions": interactions, "seed_std": noise, "cost_per_run": cost_per_run})
+            for name, effects, interactions in cases]

@@ -374,14 +374,32 @@ def judge(search: Search, singles: list[Factor], candidates: list[Term]) -> Verd
     return Verdict(model, pairs, aliased, culprits, unclear, (gap, gap_se) if significant else (full, full_se), real)
 
 
+def heredity(search: Search, singles: list[Factor]) -> list[Factor]:
+    """The knobs whose average effect (main effects only, over every run) is beyond FLAG_Z standard errors:
+    strong effect heredity (Hamada & Wu 1992) makes pairs among them the candidates; without it a pair on a
+    flagged pair's alias chain plus main effects that cancel its average effects fits the runs as well. A
+    second look takes the noise from the fit with the pairs the first look found (a pair's own contrast
+    inflates the noise of a fit without it)."""
+    ev = search.ev
+    average = fit(ev, search.mains())
+    flagged = search.flagged(average, singles, FLAG_Z)
+    pairs, _ = select_pairs(ev, search.mains(), search.pair_candidates(flagged))
+    if pairs:
+        cleaner = fit(ev, search.mains() + pairs)
+        if cleaner.df and average.df and cleaner.sigma < average.sigma:
+            flagged = search.flagged(replace(average, sigma=cleaner.sigma, df=cleaner.df), singles, FLAG_Z)
+    return [f for f in singles if f in set(flagged) | set(search.flagged(average, singles, FLAG_Z))]
+
+
 def verdicts(search: Search) -> Finding:
     """Resolve: pairs among the active knobs, de-aliasing and follow-up runs, then the Finding."""
     ev = search.ev
     singles = [f for f in search.active if len(f) == 1]
-    candidates = search.pair_candidates(singles)
     for follow_up in range(FOLLOW_UPS + 1):
+        candidates = search.pair_candidates(heredity(search, singles))
         verdict = judge(search, singles, candidates)
-        follow = [ev.orig.union(*t) for group in verdict.aliased for t in group]  # de-aliasing runs
+        follow = [h for group in verdict.aliased for t in group  # de-aliasing: each pair switched in both ways
+                  for h in (ev.orig.union(*t), ev.start.difference(*t))]
         follow += [h for t in verdict.unclear for h in (ev.start.difference(*t), ev.orig.union(*t))] * FOLLOW_SEEDS
         if verdict.unclear:  # the references of those contrasts
             follow += [ev.start, ev.orig] * REFERENCE_SEEDS

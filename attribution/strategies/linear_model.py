@@ -22,7 +22,8 @@ from attribution.strategies.common import Evaluator
 
 Factor = frozenset[str]
 Term = tuple[Factor, ...]
-RIVAL_COSINE = 0.5  # a significant candidate this parallel to the best (after the model) must be told apart
+RIVAL_COSINE = 0.5  # a significant candidate this parallel to the best (after the model) must be told apart ...
+RIVAL_ODDS = 19.0  # ... by these posterior odds, else both are reported as aliased
 
 
 def columns_of(hybrids: Sequence[frozenset[str]], terms: Sequence[Term]) -> np.ndarray:
@@ -122,9 +123,9 @@ def select_pairs(ev: Evaluator, mains: Sequence[Term], candidates: Sequence[Term
     """(pairs chosen, groups of aliased candidates): forward selection of pair terms onto `mains`. Each step
     adds the candidate with the largest |t| if it beats the Bonferroni quantile over the candidates. Another
     significant candidate whose column is close to it (given the model) and that the runs cannot tell from
-    it (fitted together, neither is significant: one alias chain, or too few runs off the chain) makes an
-    aliased group: the best enters the model (so the noise estimate stays clean) and the group is reported.
-    `only` as in `fit`."""
+    it (posterior odds of the best against it below RIVAL_ODDS: one alias chain, or too few runs off the
+    chain) makes an aliased group: the best enters the model (so the noise estimate stays clean) and the
+    group is reported. `only` as in `fit`."""
     hybrids, y = observations(ev, only)
     extra_ss, extra_df = pure_error(ev, only)
     model = list(mains)
@@ -152,9 +153,11 @@ def select_pairs(ev: Evaluator, mains: Sequence[Term], candidates: Sequence[Term
         if t[best] <= critical:
             break
         cosine = np.abs(rc.T @ rc[:, best]) / np.maximum(norms * norms[best], 1e-300)
+        # a rival that alone fits the runs almost as well: the posterior odds of the best against it (equal
+        # priors, the same number of terms) are exp(difference of the residual sums of squares / 2 sigma^2)
+        odds = (proj[best] ** 2 - proj ** 2) / (2 * rss[best] / df)
         group = [best] + [i for i in range(len(left)) if i != best and usable[i] and t[i] > critical
-                          and cosine[i] > RIVAL_COSINE and not distinguished(rc[:, best], rc[:, i], resid, extra_ss,
-                                                                              df - 1)]
+                          and cosine[i] > RIVAL_COSINE and odds[i] < math.log(RIVAL_ODDS)]
         if len(group) > 1:
             aliased.append([left[i] for i in group])
         chosen.append(left[best])
@@ -162,16 +165,3 @@ def select_pairs(ev: Evaluator, mains: Sequence[Term], candidates: Sequence[Term
         left = [c for i, c in enumerate(left) if i not in group]
     return chosen, aliased
 
-
-def distinguished(best: np.ndarray, rival: np.ndarray, resid: np.ndarray, extra_ss: float, df: int,
-                  level: float = 0.05) -> bool:
-    """Whether the runs tell the best pair from a rival that alone fits nearly as well: fitted together (both
-    columns already free of the model), one of them stays significant at `level` (a choice between two, not
-    a screen: no Bonferroni). False: the same alias chain, or too few runs off it to choose."""
-    both = np.column_stack([best, rival])
-    if df < 1 or np.linalg.matrix_rank(both) < 2:
-        return False
-    coef, *_ = np.linalg.lstsq(both, resid, rcond=None)
-    rss = float(np.sum((resid - both @ coef) ** 2)) + extra_ss
-    se = np.sqrt(np.diag(np.linalg.inv(both.T @ both)) * rss / df)
-    return bool((np.abs(coef) / se > stats.t.ppf(1 - level / 2, df)).any())

@@ -39,6 +39,7 @@ import numpy as np
 from scipy import stats
 
 from attribution.scenario import CULPRIT_SHARE
+from attribution.statistics import runs_to_decide
 from attribution.strategies import designs
 from attribution.strategies.common import (
     BASELINE_SEEDS,
@@ -428,7 +429,9 @@ def finding(search: Search, verdict: Verdict) -> Finding:
             interactions.append({"knobs": sorted(a | b), "effect": est, "low": est - q95 * se,
                                  "high": est + q95 * se})
     if not verdict.real:
-        notes.insert(0, f"gap {g:+.2f} (standard error {g_se:.2f}) is not distinguishable from noise")
+        more = runs_to_decide(g, model.sigma)
+        notes.insert(0, f"gap {g:+.2f} (standard error {g_se:.2f}) is not distinguishable from noise"
+                        + (f"; about {more} runs of orig and of start would decide a gap of this size" if more else ""))
     elif not culprits:
         largest = sorted(effects.items(), key=lambda kv: -abs(kv[1]))[:4]
         notes.insert(0, f"gap {g:+.2f} is real but no knob or pair holds {CULPRIT_SHARE:.0%} of it"

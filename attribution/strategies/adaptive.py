@@ -32,10 +32,11 @@ the model predicts it) and significant (Bonferroni over the knobs and pairs exam
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+import scipy.linalg
 from scipy import stats
 
 from attribution.scenario import CULPRIT_SHARE
@@ -70,6 +71,7 @@ POSTERIOR_STOP = 0.9  # probabilistic bisection stops when one knob holds this m
 MISFIT_Z = 3.0  # ... and gives up when an answer is this many standard errors from both hypotheses
 CHECK_LEVEL = 0.02  # ... and rejects it at this level (a wrong rejection costs a design over all knobs)
 MORE_LOCATES = 2  # ... it may locate this many more knobs (partners, masks, further culprits)
+CHECK_SHARE = 0.45  # ... 'nothing left' needs less than this share of the gap (and UNCLEAR_Z standard errors)
 CONFIRM_SEEDS = 4  # the check of a bisection's answer adds seeds while unclear, up to this many
 LAZY_SEEDS = 3  # ... or asks one question this often
 REFERENCE_SEEDS = 2  # ... and this many of start and of orig
@@ -118,6 +120,7 @@ class Search:
         self.partition: list[Factor] = [frozenset(knobs)]
         self.active: list[Factor] = [frozenset(knobs)]
         self.notes: list[str] = []
+        self.lenth: tuple[float, int] | None = None  # the seed noise of an unreplicated design (sigma, df)
         self.effects: dict[Factor, float] = {}  # each factor's average effect at its stage
         self.examined: set[Factor] = set()  # single knobs that have been a factor of a stage
         self.bisected = False  # a bisection ran (few GPUs): confirm checks the answer in both directions
@@ -149,7 +152,8 @@ class Search:
         mains = [(f,) for f in factors]
         overall = fit(self.ev, self.mains())  # every run: the gap, and the noise when the design has too little
         gap, _ = overall.gap()
-        average = with_noise(fit(self.ev, mains, rows), overall)
+        robust = self.unreplicated_noise(factors, rows)
+        average = robust(with_noise(fit(self.ev, mains, rows), overall))
         parents = {f: next(g for g in self.active if f <= g) for f in factors}
         in_pairs: set[Factor] = set()
         if self.full(factors):
@@ -163,6 +167,7 @@ class Search:
                 chosen, aliased = select_pairs(self.ev, mains, self.pair_candidates(
                     [f for f in factors if f in flagged]), only=rows)
                 average = with_noise(fit(self.ev, mains + chosen, rows), overall)  # mains unchanged (res. IV)
+                average = average if chosen else robust(average)
             in_pairs = {f for t in chosen + [t for g in aliased for t in g] for f in t}
         model = with_noise(fit(self.ev, mains + pairs, rows), overall)
         self.effects.update({f: average.term((f,))[0] for f in factors})
@@ -181,6 +186,18 @@ class Search:
         unclear += [max((f for f in factors if parents[f] == g),
                         key=lambda f: (scores[f][0], abs(average.term((f,))[0]))) for g in orphans]
         return active, unclear
+
+    def unreplicated_noise(self, factors: list[Factor], rows: list[frozenset[str]]) -> Callable[[Fit], Fit]:
+        """For a fold-over design whose rows have one run each (no pure error: its residual is the pairs' alias
+        chains, which a pair acting inflates): a fit with the noise from Lenth's pseudo standard error over all
+        the design's contrasts instead; otherwise the fit as it is."""
+        if self.full(factors) or len(set(rows)) != len(rows) or any(self.ev.n(h) != 1 for h in rows):
+            return lambda model: model
+        means = np.array([self.ev.mean(h) for h in rows])
+        effects = scipy.linalg.hadamard(len(rows))[:, 1:].T @ means * 2 / len(rows)
+        pse, df = designs.lenth(effects)
+        self.lenth = (pse * math.sqrt(len(rows)) / 2, max(1, round(df)))
+        return lambda model: replace(model, sigma=self.lenth[0], df=self.lenth[1])
 
     def strongest(self, model: Fit, factors: list[Factor], parents: dict[Factor, Factor]) -> list[Factor]:
         """Per active group that was cut, its part with the largest |t| (heredity: one of them holds it)."""
@@ -292,7 +309,10 @@ class Search:
         is not orig, another knob acts beside them: it is located among the rest in that bracket; when orig with
         them is not start, they act together with a knob still at start's value (a partner, or a knob that
         masks one of them): it is located in the bracket of start and orig with them. Up to MORE_LOCATES times;
-        then, or when a bisection does not settle, a design over all knobs follows (every run so far kept)."""
+        then, or when a bisection does not settle, a design over all knobs follows (every run so far kept).
+        Each check is sequential: "something is left" when significant, "nothing" when what is left is below
+        CHECK_SHARE of the gap and UNCLEAR_Z standard errors, else a seed more (a missing partner leaves the
+        whole gap in one direction, a masked knob its own effect, a further culprit its share)."""
         if not self.bisected or any(len(f) > 1 for f in self.active):
             return
         ev = self.ev
@@ -300,16 +320,22 @@ class Search:
             found = frozenset().union(*self.active)
             brackets = [(ev.start - found, ev.orig), (ev.start, ev.orig | found)]  # what is left, each way
 
-            def settled(est: float, se: float) -> bool:
-                return not UNCLEAR_Z * se < abs(est) <= ev.critical(2, CHECK_LEVEL) * se
+            bound = CHECK_SHARE * abs(ev.mean(ev.start) - ev.mean(ev.orig))
+
+            def left(est: float, se: float, bound: float = bound) -> bool | None:
+                """True: more than noise is left; False: little is left, in share and in standard errors; None:
+                not yet clear (one run may show a missing partner's whole gap as half of it)."""
+                if abs(est) > ev.critical(2, CHECK_LEVEL) * se:
+                    return True
+                return False if abs(est) < min(bound, UNCLEAR_Z * se) else None
 
             while True:  # the noise estimate moves with every run: until both are settled together
                 before = ev.runs
                 for inside, outside in brackets:
-                    ev.sample_until(inside, outside, settled, CONFIRM_SEEDS)
+                    ev.sample_until(inside, outside, lambda est, se: left(est, se) is not None, CONFIRM_SEEDS)
                 if ev.runs == before:
                     break
-            open_ = [(i, o) for i, o in brackets if abs(ev.effect(i, o)) > ev.critical(2, CHECK_LEVEL) * ev.se(i, o)]
+            open_ = [(i, o) for i, o in brackets if left(ev.effect(i, o), ev.se(i, o))]
             if not open_:
                 return
             inside, outside = open_[0]
@@ -351,6 +377,8 @@ def judge(search: Search, singles: list[Factor], candidates: list[Term]) -> Verd
     ev = search.ev
     pairs, aliased = select_pairs(ev, search.mains(), candidates)
     model = fit(ev, search.mains() + pairs)
+    if search.lenth and ev.noise()[1] < search.lenth[1]:  # no replicates yet: the residual holds the alias chains
+        model = replace(model, sigma=search.lenth[0], df=search.lenth[1])
     q = model.quantile(len(search.examined) + len(candidates), VERDICT_LEVEL)  # Bonferroni over the terms examined
     terms = [(f,) for f in singles] + pairs
     stand_ins = {group[0] for group in aliased}  # a pair standing in for others it cannot be told from
@@ -369,7 +397,8 @@ def judge(search: Search, singles: list[Factor], candidates: list[Term]) -> Verd
         significance = abs(est) / se - q if se else math.inf
         if size >= 0 and significance > 0 and term not in stand_ins:
             culprits |= {k for f in term for k in f}
-        if (size >= 0 and abs(significance) < CONFIRM_Z) or (significance > 0 and abs(size) < CONFIRM_Z):
+        promising = size >= 0 and significance <= 0 and abs(est) > FLAG_Z * se  # an effect, not yet significant
+        if promising or (size >= 0 and abs(significance) < CONFIRM_Z) or (significance > 0 and abs(size) < CONFIRM_Z):
             unclear.append(term)
     real = bool(significant) or abs(full) > model.quantile() * full_se
     return Verdict(model, pairs, aliased, culprits, unclear, (gap, gap_se) if significant else (full, full_se), real)
@@ -382,6 +411,8 @@ def heredity(search: Search, singles: list[Factor]) -> list[Factor]:
     second look takes the noise from the fit with the pairs the first look found (a pair's own contrast
     inflates the noise of a fit without it)."""
     ev = search.ev
+    if search.bisected:  # the knobs a bisection singled out (its check saw them act together or not): all pairs
+        return singles
     average = fit(ev, search.mains())
     flagged = search.flagged(average, singles, FLAG_Z)
     pairs, _ = select_pairs(ev, search.mains(), search.pair_candidates(flagged))

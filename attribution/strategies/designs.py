@@ -68,3 +68,14 @@ def aliased_pairs(f: int) -> dict[int, list[tuple[int, int]]]:
         for j in range(i + 1, f):
             chains.setdefault(cols[i] ^ cols[j], []).append((i, j))
     return chains
+
+
+def lenth(effects: np.ndarray) -> tuple[float, float]:
+    """(pseudo standard error, its degrees of freedom) of the contrasts of an unreplicated two-level design (Lenth
+    1989, Technometrics 31): 1.5 x the median |effect| after dropping those beyond 2.5 x a first such estimate, so
+    a few active effects (a pair's chain among them) do not inflate it; about m / 3 degrees of freedom."""
+    size = np.abs(effects)
+    first = 1.5 * float(np.median(size))
+    small = size[size < 2.5 * first]
+    return 1.5 * float(np.median(small)) if len(small) else first, len(size) / 3
+

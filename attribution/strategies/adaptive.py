@@ -52,7 +52,8 @@ from attribution.strategies.linear_model import Factor, Fit, Term, fit, select_p
 
 NAME = "adaptive"
 WIDE_ROUNDS = 2  # the design over all knobs is the first stage when it fits in this many rounds, ...
-MANY_GPUS = 8  # ... or, grouped, when this many factors fit in them (no baselines first)
+MANY_GPUS = 8  # ... or, grouped, when this many factors fit in GROUP_ROUNDS (no baselines first)
+GROUP_ROUNDS = 2  # a stage of groups takes at most this many rounds
 EXTRA_BASELINE_SEEDS = 2  # orig and start get up to this many more seeds while the gap is unclear, then ...
 LOW_SNR = 2.5  # a gap below this many seed deviations (their lower bound at NOISE_QUANTILE) goes wide
 NOISE_QUANTILE = 0.8
@@ -61,6 +62,7 @@ ACTIVE_Z = 2.5  # a part stays active when its average effect or a pair it is in
 UNCLEAR_Z = 1.5  # ... a part between these two gets its knock-in and knock-out hybrids once more
 STAGE_REPEATS = 0  # ... at most this often per stage
 PLAN_Z = 3.0  # a stage's seeds per row put the effect of the groups it cuts this many standard errors from zero
+PLAN_ROUNDS = 1  # ... within this many rounds
 CONFIRM_Z = 1.5  # a verdict this close (standard errors) to a boundary gets follow-up runs ...
 FOLLOW_UPS = 2  # ... in at most this many rounds of follow-ups, ...
 FOLLOW_SEEDS = 1  # ... each with this many seeds of its knock-in and knock-out hybrids
@@ -75,14 +77,15 @@ CHECK_SHARE = 0.45  # ... 'nothing left' needs less than this share of the gap (
 CONFIRM_SEEDS = 4  # the check of a bisection's answer adds seeds while unclear, up to this many
 LAZY_SEEDS = 3  # ... or asks one question this often
 REFERENCE_SEEDS = 2  # ... and this many of start and of orig
+ROUND_TARGET = 4  # rounds a bisection aims at: follow-ups that would go beyond are merged into fewer, larger ones
 VERDICT_LEVEL = 0.02  # family-wise level of the verdicts
 REST_Z = 2.0  # the knobs without a significant effect count towards the gap when together beyond this
 
 
 def stage_capacity(jobs: int) -> int:
-    """Factors per stage: the most whose design takes about two rounds (at least two factors)."""
+    """Factors per stage: the most whose design takes GROUP_ROUNDS rounds (at least two factors)."""
     f = 2
-    while designs.runs_of(2 * f) <= WIDE_ROUNDS * jobs:
+    while designs.runs_of(2 * f) <= GROUP_ROUNDS * jobs:
         f *= 2
     return f
 
@@ -243,7 +246,7 @@ class Search:
         if not sizes or not min(sizes) or not math.isfinite(sigma):
             return 1
         wanted = math.ceil((PLAN_Z * 2 * sigma / max(sizes)) ** 2 / rows)
-        return max(1, min(wanted, WIDE_ROUNDS * self.ev.jobs // rows))
+        return max(1, min(wanted, PLAN_ROUNDS * self.ev.jobs // rows))
 
     def locate(self, group: Factor, inside: frozenset[str], outside: frozenset[str]) -> str | None:
         """Probabilistic bisection (Horstein 1963; Waeber, Frazier & Henderson 2013) over `group`, the knobs in
@@ -427,15 +430,18 @@ def verdicts(search: Search) -> Finding:
     """Resolve: pairs among the active knobs, de-aliasing and follow-up runs, then the Finding."""
     ev = search.ev
     singles = [f for f in search.active if len(f) == 1]
-    for follow_up in range(FOLLOW_UPS + 1):
+    allowed = max(1, min(FOLLOW_UPS, ROUND_TARGET - ev.rounds))  # follow-up rounds left within the target ...
+    scale = math.ceil(FOLLOW_UPS / allowed)  # ... each with the seeds of the rounds it saves
+    for follow_up in range(allowed + 1):
         candidates = search.pair_candidates(heredity(search, singles))
         verdict = judge(search, singles, candidates)
         follow = [h for group in verdict.aliased for t in group  # de-aliasing: each pair switched in both ways
                   for h in (ev.orig.union(*t), ev.start.difference(*t))]
-        follow += [h for t in verdict.unclear for h in (ev.start.difference(*t), ev.orig.union(*t))] * FOLLOW_SEEDS
+        follow += [h for t in verdict.unclear
+                   for h in (ev.start.difference(*t), ev.orig.union(*t))] * (FOLLOW_SEEDS * scale)
         if verdict.unclear:  # the references of those contrasts
-            follow += [ev.start, ev.orig] * REFERENCE_SEEDS
-        if not follow or follow_up == FOLLOW_UPS:
+            follow += [ev.start, ev.orig] * (REFERENCE_SEEDS * scale)
+        if not follow or follow_up == allowed:
             break
         ev.more(follow)
     return finding(search, verdict)

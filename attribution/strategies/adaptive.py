@@ -197,9 +197,12 @@ class Search:
         if self.full(factors) or len(set(rows)) != len(rows) or any(self.ev.n(h) != 1 for h in rows):
             return lambda model: model
         means = np.array([self.ev.mean(h) for h in rows])
-        effects = scipy.linalg.hadamard(len(rows))[:, 1:].T @ means * 2 / len(rows)
-        pse, df = designs.lenth(effects)
-        self.lenth = (pse * math.sqrt(len(rows)) / 2, max(1, round(df)))
+        used = set(designs.columns(len(factors)))
+        unused = [c for c in range(1, len(rows)) if c not in used]
+        se, df = designs.chain_noise(scipy.linalg.hadamard(len(rows))[:, unused].T @ means * 2 / len(rows))
+        if not df:
+            return lambda model: model
+        self.lenth = (se * math.sqrt(len(rows)) / 2, df)
         return lambda model: replace(model, sigma=self.lenth[0], df=self.lenth[1])
 
     def strongest(self, model: Fit, factors: list[Factor], parents: dict[Factor, Factor]) -> list[Factor]:
@@ -380,7 +383,7 @@ def judge(search: Search, singles: list[Factor], candidates: list[Term]) -> Verd
     ev = search.ev
     pairs, aliased = select_pairs(ev, search.mains(), candidates)
     model = fit(ev, search.mains() + pairs)
-    if search.lenth and ev.noise()[1] < search.lenth[1]:  # no replicates yet: the residual holds the alias chains
+    if search.lenth and not ev.noise()[1]:  # no replicates yet: the residual holds the alias chains
         model = replace(model, sigma=search.lenth[0], df=search.lenth[1])
     q = model.quantile(len(search.examined) + len(candidates), VERDICT_LEVEL)  # Bonferroni over the terms examined
     terms = [(f,) for f in singles] + pairs

@@ -70,12 +70,11 @@ def aliased_pairs(f: int) -> dict[int, list[tuple[int, int]]]:
     return chains
 
 
-def lenth(effects: np.ndarray) -> tuple[float, float]:
-    """(pseudo standard error, its degrees of freedom) of the contrasts of an unreplicated two-level design (Lenth
-    1989, Technometrics 31): 1.5 x the median |effect| after dropping those beyond 2.5 x a first such estimate, so
-    a few active effects (a pair's chain among them) do not inflate it; about m / 3 degrees of freedom."""
+def chain_noise(effects: np.ndarray) -> tuple[float, int]:
+    """(standard error of one contrast, degrees of freedom) from the contrasts of an unreplicated two-level
+    design that no factor uses (the two-factor alias chains): their root mean square after leaving out those
+    beyond 2.5 x 1.5 x their median |contrast| (Lenth 1989, Technometrics 31: a chain that holds a pair acting
+    together would otherwise inflate it)."""
     size = np.abs(effects)
-    first = 1.5 * float(np.median(size))
-    small = size[size < 2.5 * first]
-    return 1.5 * float(np.median(small)) if len(small) else first, len(size) / 3
-
+    kept = size[size < 2.5 * 1.5 * float(np.median(size))] if len(size) else size
+    return (float(np.sqrt(np.mean(kept ** 2))), len(kept)) if len(kept) else (math.nan, 0)

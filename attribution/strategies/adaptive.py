@@ -442,7 +442,7 @@ def verdicts(search: Search) -> Finding:
                   for h in (ev.orig.union(*t), ev.start.difference(*t))]
         follow += [h for t in verdict.unclear
                    for h in (ev.start.difference(*t), ev.orig.union(*t))] * (FOLLOW_SEEDS * scale)
-        if verdict.unclear:  # the references of those contrasts
+        if verdict.unclear or not ev.noise()[1]:  # the references of those contrasts, or the first replicates
             follow += [ev.start, ev.orig] * (REFERENCE_SEEDS * scale)
         if not follow or follow_up == allowed:
             break

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from attribution.benchmark import run_trials, score_strategy
 from attribution.scenario import parse_scenario
-from attribution.strategies import STRATEGIES, strategy_options
+from attribution.strategies import STRATEGIES, Finding, strategy_options
 from bisect_cli.main import cli
 from bisect_cli.plan_cmd import PlanRow, gpu_counts, recommend
 from bisect_cli.plan_inputs import strategy_units
@@ -37,6 +37,8 @@ def test_simulate_json_schema(tmp_path):
         assert r["trials"] == 5 and 0 <= r["success_rate"] <= 1 and r["p95_runs"] >= 1
         assert r["mean_cost"] == pytest.approx(80 * r["mean_runs"])
         assert r["mean_rounds"] >= r["mean_runs"] / 4 and r["p95_rounds"] >= 1  # at most 4 trainings a round
+    screen = next(r for r in rows if r["strategy"] == "screening")
+    assert screen["mean_runs"] == 17 and screen["mean_rounds"] == screen["p95_rounds"] == 5  # 17 trainings, 4 a round
     one = json.loads(CliRunner().invoke(cli, ["simulate", str(path), "--trials", "3", "--strategy", "ddmin",
                                               "--json"]).output)
     assert [r["strategy"] for r in one] == ["ddmin"] and one[0]["success_rate"] == 1.0
@@ -78,6 +80,23 @@ def test_simulate_bad_scenario_exits_2_with_one_line(tmp_path, content, message)
     result = CliRunner().invoke(cli, ["simulate", str(bad)])
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "bad.json: " in result.output and message in result.output
+
+
+def test_success_needs_the_culprit_pairs_named_as_pairs(monkeypatch):
+    pair = parse_scenario({"knobs": KNOBS, "orig_wer": 10.0, "interactions": [{"knobs": ["k1", "k2"], "effect": 1.0}],
+                           "seed_std": 0.1})
+    answers = {"knobs only": [], "pair": [{"knobs": ["k1", "k2"], "effect": 1.0, "low": 0.8, "high": 1.2}],
+               "pair and more": [{"knobs": ["k1", "k2"], "effect": 1.0, "low": 0.8, "high": 1.2},
+                                 {"knobs": ["k1", "k3"], "effect": 0.5, "low": 0.3, "high": 0.7}]}
+    for answer, interactions in answers.items():
+        def fake(knobs, evaluate, jobs=1, interactions=interactions):
+            evaluate([(frozenset(knobs), 1)])
+            return Finding("fake", frozenset({"k1", "k2"}), 1, interactions=interactions)
+
+        monkeypatch.setitem(STRATEGIES, "fake", fake)
+        (trial,) = run_trials(pair, "fake", 1, seed=0)
+        assert (trial.success, trial.paired) == {"knobs only": (False, False), "pair": (True, True),
+                                                 "pair and more": (False, True)}[answer]
 
 
 def test_the_options_a_strategy_takes_are_decided_in_one_place():

@@ -119,15 +119,15 @@ def test_local_evaluate_writes_trains_and_reuses_the_hybrids_a_strategy_asks_for
                              env, parallel=2, epochs=1)
 
     evaluate = evaluator()
-    first = evaluate([frozenset({"batching"}), frozenset({"l2", "dropout"})], 1)
+    first = evaluate([(frozenset({"batching"}), 1), (frozenset({"l2", "dropout"}), 1)])
     assert [[(r.label, r.seed) for r in runs] for runs in first] == [[("knock-out:batching", 1)],
                                                                       [("knock-in:batching", 1)]]
     assert all(isinstance(r.wer, float) and not r.reused for runs in first for r in runs)
-    more = evaluate([frozenset({"batching"})], 1)  # a further seed of the same hybrid
+    more = evaluate([(frozenset({"batching"}), 1)])  # a further seed of the same hybrid
     assert [(r.label, r.seed) for r in more[0]] == [("knock-out:batching", 2)]
     assert evaluate.labels["knock-out:batching"] == (["batching"], "knock-out")
     assert len(evaluate.written) == 2  # each hybrid written once, however often it is asked for
-    replay = evaluator()([frozenset({"batching"})], 2)  # a rerun asks again: nothing is trained
+    replay = evaluator()([(frozenset({"batching"}), 2)])  # a rerun asks again: nothing is trained
     assert [(r.seed, r.reused) for r in replay[0]] == [(1, True), (2, True)]
     assert [r.wer for r in replay[0]] == [first[0][0].wer, more[0][0].wer]
 

@@ -1,32 +1,47 @@
 # TO THE OTHER SESSION EDITING THIS WORKTREE: two copies of the issue-12 helper are running in /work/wt12 and
 # overwrite each other. Read /work/wt12/NOTE-TWO-SESSIONS.txt and append your answer there before editing on.
-"""Adaptive: batched group screening with fold-over designs, then follow-ups where the answer is unclear.
+"""Adaptive: a batched design for rounds of at most `jobs` trainings (one call of the callback each).
 
-Each round asks for up to `jobs` trainings (one call of the callback); the design is chosen so that the
-rounds are full and few.
+The researcher's budget is calendar time: a round of trainings that run at once and wait for the one before.
+So each round asks for as much as is informative at once, and the design adapts between rounds.
 
-1. Stages. The knobs start as one group. A stage cuts every active group into parts (at most as many factors
-   as a design of about 2 x `jobs` runs holds; all knobs as single factors once their design is affordable)
-   and runs a resolution IV fold-over design over the parts (designs.foldover: every part's main effect is
-   clear of two-factor interactions; the other knobs keep start's values). Effects are estimated by least
-   squares over every run so far (linear_model), pairs among the flagged parts by forward selection. A part
-   stays active when its main effect or a pair it is in is significant and it can hold a culprit's share
-   of the gap; the others are set aside as groups. Unclear parts get their knock-in and knock-out hybrids
-   once more. With many GPUs (the design over all knobs fits in two rounds) the first stage is that design;
-   with few, orig and start get 3 seeds first (a gap within the noise is the answer "noise"; a gap small
-   against the noise goes to the design over all knobs, whose runs all inform every knob).
-   This is two-stage group screening (Watson 1961; Lewis & Dean 2001 for interactions) made multi-stage,
-   which with one GPU is sequential bifurcation with fold-over (Bettonvil & Kleijnen 1997): each stage is a
-   parallel group test (Du & Hwang, Combinatorial Group Testing, 2000) whose size the GPUs set.
-2. Resolve. Main effects of the single knobs and of the groups set aside, and pairs of active knobs by
-   forward selection (effect heredity: a pair acts through knobs that show an average effect, as a pure
-   pair does with half its effect on each knob; Wu & Hamada, Experiments, ch. 5). Pairs that the runs
-   cannot tell apart (one alias chain) get a knock-out hybrid each (de-aliasing, in the spirit of a
-   fold-over on those factors); verdicts within CONFIRM_Z standard errors of a boundary get the knob's
-   knock-in and knock-out hybrids (a sequential test in at most FOLLOW_UPS rounds). Whatever is still
-   aliased or unclear is reported as such, not guessed.
-A culprit is a knob whose main effect, or a pair it is in, is at least CULPRIT_SHARE of the gap (the gap as
-the model predicts it) and significant (Bonferroni over the knobs and pairs examined).
+1. First stage. With 8 GPUs or more (MANY_GPUS factors fit in GROUP_ROUNDS rounds) there are no baselines:
+   the first stage is a two-level fold-over design over all knobs, cut into as many groups as about two rounds
+   hold (every knob alone when that fits). Orig and start are two of its rows, and every run informs every
+   group and the gap: the hidden replication of factorial designs. With fewer GPUs, orig and start get 3
+   seeds first (up to 2 more while the gap is unclear): a clear gap is bisected (2), an unclear or small one
+   goes to the design over all knobs.
+2. Stages (group screening). A stage cuts every active group into parts and runs a resolution IV fold-over
+   design over them (designs.foldover: the odd-weight columns of a Sylvester-Hadamard matrix, so no main
+   effect is aliased with a two-factor interaction: Box & Hunter 1961; a pure pair still shows half its
+   effect on each partner's average effect); a last stage of up to 5 single knobs whose full factorial fits a
+   round is that full factorial (no pair aliased with another). Seeds per row are planned so that the
+   largest effect of the groups it cuts stands PLAN_Z standard errors from zero within one round. A part
+   stays active when its average effect (or a pair it is in, chosen by forward selection: linear_model) is
+   beyond ACTIVE_Z standard errors and can hold a culprit's share; unclear parts are kept, and a cut group
+   none of whose parts shows anything keeps its strongest part (heredity). An unreplicated design has no
+   pure error: its noise comes from the contrasts no factor uses (the pairs' alias chains), trimmed as in
+   Lenth (1989) so that a chain holding a pair acting together does not inflate it. This is group screening
+   (Watson 1961; Lewis & Dean 2001 with interactions; Morris 2006 for an overview) made multi-stage, each
+   stage a parallel group test (Du & Hwang, Combinatorial Group Testing, 2000) sized by the GPUs; with one
+   or two GPUs it becomes sequential bifurcation (Bettonvil & Kleijnen 1997).
+3. Few GPUs: one active group is bisected by probabilistic bisection (Horstein 1963; Waeber, Frazier &
+   Henderson 2013), one question per round, and the answer is checked in both directions (start with the
+   found knobs at orig's values against orig, orig with them at start's against start) before a design over
+   all knobs is spent; a partner or masking knob left open is located the same way.
+4. Verdicts. Least squares over every run: main effects of every factor (a knob's effect when it alone has
+   start's value, the model of the factorial ground truth) and pairs among the active knobs that show an
+   average effect (strong effect heredity, Wu & Hamada, Experiments, ch. 5; a pure pair shows half its
+   effect on each partner). A culprit is a knob whose effect, or a pair it is in, is at least CULPRIT_SHARE
+   of the gap (as the significant terms explain it) and significant at VERDICT_LEVEL, Bonferroni over the
+   knobs and pairs examined. Follow-ups (Meyer, Steinberg & Box 1996: follow-up runs that discriminate
+   between the models left): pairs the runs cannot tell apart get each pair switched both ways
+   (de-aliasing, a fold-over on those factors); terms near a boundary, or beyond 2 standard errors and not
+   yet significant, get their knock-in and knock-out hybrids with start and orig as references, in at most
+   FOLLOW_UPS rounds, merged into fewer, larger rounds where they would pass ROUND_TARGET. No verdict of
+   "noise" comes from an unreplicated design. Whatever is still aliased or unclear is reported as such
+   (Finding.aliased, Finding.undecided), not guessed; a failed training is left out (Evaluator) and what it
+   would have decided is undecided.
 """
 
 from __future__ import annotations

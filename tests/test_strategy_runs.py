@@ -84,7 +84,8 @@ def test_run_with_a_strategy_trains_what_it_asks_for_and_reports_its_finding(loc
     assert strategy["runs"] == len(results["jobs"]) == 6  # 3 seeds of orig and of start, then "noise"
     assert sorted((j["label"], j["seed"]) for j in results["jobs"]) == [(side, s) for side in ("orig", "start")
                                                                        for s in (1, 2, 3)]
-    assert "strategy adaptive: culprits none: the gap is noise (6 trainings)" in results["verdict"]
+    assert ("strategy adaptive: culprits none: no knob holds a culprit's share of the gap (6 trainings, 3 rounds)"
+            in results["verdict"])  # --jobs 2: the six baselines in three rounds
     report = (work / "report.md").read_text()
     assert "**gap +0.00 (standard error 0.00) is not distinguishable from noise" in report
     assert "Strategy adaptive: culprits none after 6 trainings." in report

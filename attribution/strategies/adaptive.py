@@ -484,7 +484,7 @@ def finding(search: Search, verdict: Verdict) -> Finding:
             interactions.append({"knobs": sorted(a | b), "effect": est, "low": est - q95 * se,
                                  "high": est + q95 * se})
     if not verdict.real:
-        more = runs_to_decide(g, model.sigma)
+        more = runs_to_decide(g, model.sigma) if min(abs(g), model.sigma) > 1e-9 else 0
         notes.insert(0, f"gap {g:+.2f} (standard error {g_se:.2f}) is not distinguishable from noise"
                         + (f"; about {more} runs of orig and of start would decide a gap of this size" if more else ""))
     elif not culprits:
@@ -509,7 +509,7 @@ def adaptive(knobs: Sequence[str], evaluate: Evaluate, jobs: int = 1) -> Finding
         capacity = len(knobs)
     elif capacity < MANY_GPUS:
         gap, se, significant = ev.baselines(BASELINE_SEEDS, BASELINE_SEEDS + EXTRA_BASELINE_SEEDS)
-        if not math.isfinite(gap):
+        if not math.isfinite(gap) or (gap == 0 and se == 0):  # no run, or identical runs: nothing to bisect
             return ev.noise_finding(NAME, gap, se)
         sigma, df = ev.noise()
         if not significant or abs(gap) < LOW_SNR * sigma * math.sqrt(df / stats.chi2.ppf(NOISE_QUANTILE, df)):

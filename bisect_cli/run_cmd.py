@@ -145,7 +145,8 @@ def _run_strategy(settings: RunSettings, strategy: str) -> tuple[Finding, list[J
 
     evaluate = LocalEvaluate(settings, units, write_hybrid, log_line)
     print(f"{strategy} over {len(units)} units: {', '.join(units)}", flush=True)
-    finding = STRATEGIES[strategy](list(units), evaluate, **strategy_options(strategy, settings.seeds))
+    options = strategy_options(strategy, settings.seeds, settings.parallel)
+    finding = STRATEGIES[strategy](list(units), evaluate, **options)
     write_manifest(settings.work / "hybrids", diff, list(evaluate.written.values()))
     return finding, evaluate.results, evaluate.labels
 

@@ -180,6 +180,9 @@ def run_manager(sis: Path, setup: Path, watch: Callable[[], str | None] | None =
 @click.option("--strategy", type=click.Choice(sorted(STRATEGIES)),
               help="An asynchronous workflow in which this strategy chooses the hybrids and seeds as the scores "
                    "come in (instead of --knobs/--direction).")
+@click.option("--jobs", "parallel", type=click.IntRange(min=1), default=8, show_default=True,
+              help="With --strategy: trainings that may run at once on the cluster (its GPUs); each round of the "
+                   "strategy is up to this many trainings, submitted together.")
 @click.option("--dry-run", is_flag=True, help="Write the setup, print the jobs and the command; start nothing.")
 @context_options
 @environment_options
@@ -189,7 +192,7 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
            seeds: int | None,
            baseline_seeds: int, rqmt_items: tuple[str, ...], runtime_log: str | None, engine_opts: str | None,
            node_down_timeout: float, vocab_file: str | None, refs: str | None, confirm_seeds: int,
-           strategy: str | None, dry_run: bool,
+           strategy: str | None, parallel: int, dry_run: bool,
            settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float, epochs: int | None,
            orig_env: str | None, start_env: str | None, orig_log: str | None, start_log: str | None) -> None:
     """Write a Sisyphus setup that bisects ORIG vs START, and start its manager.
@@ -234,7 +237,7 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     if environments.active:  # before anything is written: each side's config in each environment it meets
         preflight(side_configs_in_environments(environments, None if strategy else requests,
                                                baseline_requirements(orig_path, start_path, context)))
-    plan = {"requests": requests, "seeds": seeds, "baseline_seeds": baseline_seeds, "epochs": epochs,
+    plan = {"requests": requests, "seeds": seeds, "baseline_seeds": baseline_seeds, "epochs": epochs, "jobs": parallel,
             "vocab": list(recognition.vocab) if recognition else [],
             "refs": recognition.ref_file if recognition else None,
             "data_env": data_env, "rqmt": es.join_rqmt(resources.train, site),

@@ -127,7 +127,7 @@ class RunsPending(Exception):
 
 
 class SisyphusEvaluate:
-    """A strategy's `evaluate(hybrids, seeds)` over Sisyphus jobs: finished scores are read, the others are
+    """A strategy's `evaluate(requests)` (one round) over Sisyphus jobs: finished scores are read, the others are
     collected in `pending` (and RunsPending is raised once the whole batch has been looked at)."""
 
     def __init__(self, orig: str, start: str, plan: Plan, units: dict[str, frozenset[str]], root: str):
@@ -147,11 +147,12 @@ class SisyphusEvaluate:
                                   self.plan, self.root, merge_leaks=False)
         return self.entries.setdefault(entry["label"], {**entry, "runs": []})
 
-    def __call__(self, hybrids: list[frozenset[str]], seeds: int) -> list[list[Any]]:
+    def __call__(self, requests: list[tuple[frozenset[str], int]]) -> list[list[Any]]:
+        """One round: per (hybrid, count), `count` new seeds, submitted together."""
         batch = []
-        for hybrid in hybrids:
+        for hybrid, count in requests:
             entry = self._entry(hybrid)
-            runs = _scored_runs(entry["config"], entry["label"], self.seeds.take(hybrid, seeds), self.plan,
+            runs = _scored_runs(entry["config"], entry["label"], self.seeds.take(hybrid, count), self.plan,
                                 self.root, entry["environment"])
             entry["runs"] += runs
             self.pending += [run["score"] for run in runs if not run["score"].available()]
@@ -180,7 +181,8 @@ async def bisect_with_strategy(orig: str, start: str, plan: Plan, strategy: str,
     while True:
         evaluate = SisyphusEvaluate(orig, start, plan, unit_knobs, root)
         try:
-            finding = STRATEGIES[strategy](list(unit_knobs), evaluate, **strategy_options(strategy, plan.seeds))
+            options = strategy_options(strategy, plan.seeds, plan.jobs)
+            finding = STRATEGIES[strategy](list(unit_knobs), evaluate, **options)
         except RunsPending:
             await tk.async_run(evaluate.pending)
             continue

@@ -25,6 +25,7 @@ class Plan:
     requests: list[tuple[tuple[str, ...], str]]  # (knobs, direction)
     seeds: int | None = 1  # per hybrid; with a strategy, None: the strategy's own default
     baseline_seeds: int = 3
+    jobs: int = 1  # with a strategy: trainings per round (GPUs at once)
     epochs: int | None = None
     vocab: tuple[str, ...] = ()
     refs: str | None = None

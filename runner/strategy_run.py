@@ -1,4 +1,4 @@
-"""A strategy's `evaluate(hybrids, seeds)` on this machine: hybrids written and proven once, each (hybrid, seed)
+"""A strategy's `evaluate(requests)` on this machine: hybrids written and proven once, each (hybrid, seed)
 trained and scored by the local runner.
 
 Finished jobs are reused (their folders are named by content hash), and the strategies are deterministic
@@ -8,7 +8,6 @@ given the WERs, so rerunning an interrupted bisection replays the same questions
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from attribution.strategies import SeedNumbers
 from common.errors import UserError
@@ -21,7 +20,8 @@ from runner.settings import RunSettings
 
 
 class LocalEvaluate:
-    """Callable `evaluate(hybrids, seeds)`: per hybrid (the units at start's value), `seeds` new seeds."""
+    """Callable `evaluate(requests)`: one round; per (hybrid, count) (the units at start's value), `count` new
+    seeds."""
 
     def __init__(self, settings: RunSettings, units: Units, write_hybrid: Callable[[HybridRequest], HybridResult],
                  on_done: Callable[[JobResult], None] | None = None):
@@ -58,20 +58,12 @@ class LocalEvaluate:
         label, config, written = self.config_of(hybrid)
         return [self._job(label, config, seed, written) for seed in self.seeds.take(hybrid, seeds)]
 
-    def __call__(self, hybrids: list[frozenset[str]], seeds: int) -> list[list[JobResult]]:
-        jobs = [self.jobs_of(hybrid, seeds) for hybrid in hybrids]
+    def __call__(self, requests: list[tuple[frozenset[str], int]]) -> list[list[JobResult]]:
+        """One round: per (hybrid, count), `count` new seeds trained at once; a failed training's result has no
+        WER (the strategy goes on without it)."""
+        jobs = [self.jobs_of(hybrid, count) for hybrid, count in requests]
         flat = [job for group in jobs for job in group]
         done = run_jobs(flat, self.settings, self.on_done)
         self.results += done
-        require_wers(done, self.settings.work)
         by_job = dict(zip(flat, done, strict=True))
         return [[by_job[job] for job in group] for group in jobs]
-
-
-def require_wers(done: list[JobResult], work: Path) -> None:
-    """A strategy needs every WER it asked for: a failed run stops it, naming the job's log."""
-    failed = [r for r in done if r.status != "ok" or r.wer is None]
-    if failed:
-        r = failed[0]
-        raise UserError(f"{r.label} seed {r.seed} failed: {r.reason} (log: {r.log}); the strategy needs its WER "
-                        f"(fix the cause, then rerun with --retry-failed: finished trainings are kept)", work)

@@ -1,6 +1,7 @@
 """Replay a strategy over the runs that have finished: strategies are deterministic given the WERs, so asking
-them again with the finished WERs retraces their questions up to the first batch without all its answers, which
-is what the strategy waits for now (or, when every answer is there, gives its finding).
+them again with the finished WERs retraces their questions up to the first round without all its answers, which
+is what the strategy waits for now (or, when every answer is there, gives its finding). A failed training is an
+answer without a WER: the strategy goes on without it, as in `run`.
 """
 
 from __future__ import annotations
@@ -25,25 +26,24 @@ class Answer:
 @dataclass
 class Replay:
     strategy: str
-    rounds: int = 0  # batches with every answer
-    asked: list[Run] = field(default_factory=list)  # the runs of the batch the strategy waits for
+    rounds: int = 0  # rounds with every answer
+    asked: list[Run] = field(default_factory=list)  # the runs of the round the strategy waits for
     finding: Finding | None = None  # once every question has its answer
-    failed: Run | None = None  # a failed run the strategy needed: it stops there (fix, then --retry-failed)
     labels: dict[str, tuple[list[str], str | None]] = field(default_factory=dict)  # every hybrid asked for
     runs: list[Run] = field(default_factory=list)  # every run asked for, in order
 
 
 class _Waiting(Exception):
-    """The batch has a run without an answer."""
+    """The round has a run without an answer."""
 
 
 @dataclass
 class _Wer:
-    wer: float
+    wer: float | None  # None: the training failed
 
 
 class _ReplayEvaluate:
-    """`evaluate(hybrids, seeds)` that answers from finished runs and stops at the first incomplete batch."""
+    """`evaluate(requests)` that answers from finished runs and stops at the first incomplete round."""
 
     def __init__(self, replay: Replay, units: Mapping[str, frozenset[str]], answer: Callable[[str, int], Answer],
                  label_of: Callable[[HybridRequest], str]):
@@ -60,21 +60,19 @@ class _ReplayEvaluate:
             self.replay.labels.setdefault(label, (sorted(request.knobs), request.direction))
         return label
 
-    def __call__(self, hybrids: list[frozenset[str]], seeds: int) -> list[list[_Wer]]:
-        batch = [[(self._label(hybrid), seed) for seed in self.seeds.take(hybrid, seeds)] for hybrid in hybrids]
+    def __call__(self, requests: list[tuple[frozenset[str], int]]) -> list[list[_Wer]]:
+        batch = [[(self._label(hybrid), seed) for seed in self.seeds.take(hybrid, count)] for hybrid, count in requests]
         runs = [run for group in batch for run in group]
         self.replay.runs += runs
         answers = {run: self.answer(*run) for run in runs}
-        failed = [run for run in runs if answers[run].status == "failed"]
-        if failed:
-            self.replay.failed = failed[0]
-            raise _Waiting()
-        missing = [run for run in runs if answers[run].status != "ok" or answers[run].wer is None]
+        missing = [run for run in runs if answers[run].status != "failed"
+                   and (answers[run].status != "ok" or answers[run].wer is None)]
         if missing:
             self.replay.asked = missing
             raise _Waiting()
         self.replay.rounds += 1
-        return [[_Wer(float(answers[run].wer)) for run in group] for group in batch]
+        return [[_Wer(None if answers[run].status == "failed" else float(answers[run].wer)) for run in group]
+                for group in batch]
 
 
 def replay_strategy(strategy: str, units: Mapping[str, frozenset[str]], answer: Callable[[str, int], Answer],

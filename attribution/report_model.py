@@ -2,7 +2,7 @@
 content of results.json (`jobs`: one JobResult-like dict per training, `hybrids`: label, knobs, direction;
 `strategy`, `environments`) and a `ReportContext` (the knob diff, cost inputs, whether the run is partial).
 
-Effects and verdicts come from `attribution.report.knob_effects` and `finding_headline` (the rule is theirs);
+Effects and verdicts come from `attribution.effects` (the rule is theirs, as in results.json and on the console);
 this module only arranges them for a reader: the verdict first, then per knob what it does and what it changes.
 """
 
@@ -20,8 +20,8 @@ from urllib.parse import quote
 from scipy import stats
 
 from artefacts.curves import Curve, parting_epochs, read_scores
+from attribution.effects import Effects, KnobEffect, LabelRuns, knob_effects
 from attribution.environment_section import environment_notes, environment_rows
-from attribution.report import KnobEffect, LabelRuns, finding_headline, knob_effects
 from attribution.report_charts import CurveGroup, CurvePlot, ForestRow, colours_for, forest_png, training_curves_png
 from attribution.report_text import (
     FactRow,
@@ -30,7 +30,7 @@ from attribution.report_text import (
     interaction_sentences,
     warning_rows,
 )
-from attribution.statistics import Interval, pooled_std
+from attribution.statistics import pooled_std
 from attribution.strategies import Finding
 from common.errors import UserError
 from knobs.diff import show
@@ -146,12 +146,6 @@ class ReportModel:
     curve_key: str | None
 
 
-def _kind(interval: Interval, gap: float) -> str:
-    if not interval.excludes_zero():
-        return "noise"
-    return "explains" if interval.estimate * gap > 0 else "against"
-
-
 def _href(path: str | None, out_dir: Path, base: str | None) -> str | None:
     if not path:
         return None
@@ -171,15 +165,14 @@ def _categories(diff: dict | None) -> dict[str, str]:
     return {k["name"]: k["category"] for k in (diff or {}).get("knobs", [])}
 
 
-def _knob_rows(effects: list[KnobEffect], gap: Interval, diff: dict | None,
+def _knob_rows(effects: list[KnobEffect], diff: dict | None,
                colours: dict[str, str]) -> list[KnobRow]:
     changes, categories = _changes(diff), _categories(diff)
     rows: dict[str, KnobRow] = {}
     for e in effects:
         name = "+".join(sorted(e.knobs))
-        share = e.interval.estimate / gap.estimate if gap.estimate else None
-        cell = EffectCell(e.direction, e.interval.estimate, e.interval.low, e.interval.high, share, e.runs,
-                          e.sentence, _kind(e.interval, gap.estimate))
+        cell = EffectCell(e.direction, e.interval.estimate, e.interval.low, e.interval.high, e.share, e.runs,
+                          e.sentence, e.verdict)
         if name not in rows:
             rows[name] = KnobRow(name, ", ".join(dict.fromkeys(categories.get(k, "?") for k in sorted(e.knobs))),
                                  "noise", colours[name], [], [c for k in sorted(e.knobs) for c in changes.get(k, [])])
@@ -291,37 +284,29 @@ def _cost(jobs: list[dict], context: ReportContext, strategy: dict | None) -> Co
 
 
 @dataclass
-class Effects:
-    """The verdict rule applied to results.json's content (`attribution.report.knob_effects`)."""
+class RunEffects:
+    """The verdict rule (`attribution.effects`) applied to results.json's content."""
 
     labels: dict[str, tuple[list[str], str | None]]
     runs: dict[str, LabelRuns]
     finding: Finding | None
-    gap: Interval | None = None  # None until orig and start have a finished training each
-    effects: list[KnobEffect] = field(default_factory=list)
-    sigma: float = math.nan
+    effects: Effects | None  # None until orig and start have a finished training each
 
     @classmethod
-    def of(cls, results: dict[str, Any]) -> Effects:
+    def of(cls, results: dict[str, Any]) -> RunEffects:
         labels = {h["label"]: (h["knobs"], h["direction"]) for h in results.get("hybrids", [])}
         runs = label_runs([SimpleNamespace(**{"segments": [], **j}) for j in results.get("jobs", [])], labels)
         strategy = results.get("strategy")
-        found = cls(labels, {r.label: r for r in runs}, Finding.from_json(strategy) if strategy else None)
-        if all(found.runs.get(side) is not None and found.runs[side].wers for side in ("orig", "start")):
-            found.gap, found.effects, found.sigma = knob_effects(runs)
-        return found
+        return cls(labels, {r.label: r for r in runs}, Finding.from_json(strategy) if strategy else None,
+                   knob_effects(runs))
 
     def verdict(self, partial: bool = False) -> str:
         """One sentence: the finding (the strategy's, else the largest effect beyond the noise), the gap with its
         interval and the noise floor; "So far: ..." while the run is `partial`."""
-        gap, sigma = self.gap, self.sigma
-        if gap is None:
+        if self.effects is None:
             return "No verdict yet: orig and start need a finished training each."
-        significant = sorted((e for e in self.effects if e.interval.excludes_zero()),
-                             key=lambda e: -abs(e.interval.estimate))
-        headline = significant[0].sentence if significant else "no switch moves the WER beyond the noise"
-        if self.finding is not None:
-            headline = finding_headline(self.finding, self.effects)
+        gap, sigma = self.effects.gap, self.effects.sigma
+        headline = self.effects.headline(self.finding)
         interval = (f"95 % interval [{gap.low:+.2f}, {gap.high:+.2f}]" if math.isfinite(gap.half_width)
                     else "no interval: one seed per side")
         floor = f"noise floor ±{2 * sigma:.2f}" if math.isfinite(sigma) else "noise floor unknown: one seed per side"
@@ -334,14 +319,14 @@ def build_model(results: dict[str, Any], title: str, out_dir: Path,
     """The view model of results.json's content; links are relative to `out_dir`."""
     context = context or ReportContext()
     jobs = results.get("jobs", [])
-    found = Effects.of(results)
+    found = RunEffects.of(results)
     labels, finding, by = found.labels, found.finding, found.runs
     colours = colours_for(["+".join(sorted(k)) for k, d in labels.values() if d is not None])
     knob_rows: list[KnobRow] = []
     forest, gap_half, explaining = None, None, []
-    if found.gap is not None:
-        gap, sigma = found.gap, found.sigma
-        knob_rows = _knob_rows(found.effects, gap, context.diff, colours)
+    if found.effects is not None:
+        gap, sigma = found.effects.gap, found.effects.sigma
+        knob_rows = _knob_rows(found.effects.effects, context.diff, colours)
         rows = [ForestRow(f"gap start − orig ({len(by['orig'].wers)}+{len(by['start'].wers)} runs)",
                           gap.estimate, gap.low, gap.high, "gap")]
         rows += [ForestRow(f"{k.name} ({c.direction}, {c.runs} run{'s' if c.runs > 1 else ''})", c.estimate,

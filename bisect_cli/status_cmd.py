@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from attribution.report_model import Effects
+from attribution.report_model import RunEffects
 from bisect_cli.options import debug_option
 from common.errors import UserError
 from common.timefmt import duration
@@ -58,13 +58,12 @@ def status_json(progress: Progress) -> dict[str, Any]:
                  for r in progress.records],
         "failures": [{"hybrid": r.label, "seed": r.seed, "error": r.reason, "log": r.log}
                      for r in progress.records if r.status == FAILED],
-        "best_guess": Effects.of(progress_results(progress, None)).verdict(not progress.complete),
+        "best_guess": RunEffects.of(progress_results(progress, None)).verdict(not progress.complete),
         "next": {"strategy": replay.strategy if replay else None,
                  "asks": [{"hybrid": label, "seed": seed} for label, seed in (replay.asked if replay else [])],
                  "rounds_done": replay.rounds if replay else None,
                  "finished": bool(replay and replay.finding),
-                 "culprits": sorted(replay.finding.culprits) if replay and replay.finding else None,
-                 "stopped_at": list(replay.failed) if replay and replay.failed else None},
+                 "culprits": sorted(replay.finding.culprits) if replay and replay.finding else None},
         "time_left_seconds": left, "time_left_basis": basis, "notes": progress.notes,
     }
 

@@ -1,28 +1,31 @@
 """Sisyphus jobs of a bisection: write a hybrid, train it, recognize and score it, gather the results.
 
 In the style of i6_core: small jobs, explicit outputs, hashed inputs, `tasks()` yielding named tasks with
-`rqmt`. Task bodies call the same step functions as the local runner (`interpolate.hybrids`,
-`runner.steps`, `runner.summary`). Hashes depend on what changes results (config content, knobs, seed,
+`rqmt`. Task bodies call the same functions as the local runner (`interpolate.hybrids`, `runner.steps`,
+`jobs.gather` with `runner.results`). Hashes depend on what changes results (config content, knobs, seed,
 epochs, scorer settings), not on paths or rqmt: inputs are `tk.Path`s whose hash is their file's content
-hash (see `jobs.graph.content_path`), and data locations and requirements are left out of the hash.
+hash (see `jobs.graph.content_path`), and data locations and requirements are left out of the hash
+(`jobs.plan.hashed_args`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import tempfile
-import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from sisyphus import Job, Task, tk
 
 from common.atomic import write_atomic
+from jobs.engine_settings import DEFAULT_RQMT, join_rqmt
+from jobs.plan import hashed_args
 
-DEFAULT_RQMT = {"cpu": 1, "mem": 4, "gpu": 0, "time": 1}
-_NOT_HASHED = ("data_env", "rqmt")
+# signals that stop a training from outside; a crash (SIGSEGV, SIGABRT) is a failed training
+_STOPPED_FROM_OUTSIDE = (signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGHUP)
 
 
 class _BisectJob(Job):
@@ -30,7 +33,7 @@ class _BisectJob(Job):
 
     @classmethod
     def hash(cls, parsed_args: dict[str, Any]) -> str:
-        return super().hash({k: v for k, v in parsed_args.items() if k not in _NOT_HASHED})
+        return super().hash(hashed_args(parsed_args))
 
 
 class _ReturnnJob(_BisectJob):
@@ -46,7 +49,7 @@ class _ReturnnJob(_BisectJob):
                          rqmt: dict[str, Any] | None) -> None:
         self.returnn_python_exe, self.returnn_root = returnn_python_exe, returnn_root
         self.returnn_env, self.hardware = dict(returnn_env or {}), dict(hardware or {})
-        self.rqmt = {**DEFAULT_RQMT, **(rqmt or {}), **self.hardware}
+        self.rqmt = join_rqmt(DEFAULT_RQMT, rqmt or {}, self.hardware)
 
     def environment(self):
         from runner.environment import Environment, default_environment
@@ -95,7 +98,10 @@ class WriteHybridJob(_BisectJob):
 
 class TrainJob(_ReturnnJob):
     """Train a config with RETURNN and a seed (outputs: the RETURNN folder with checkpoints, LR file, log; train.json
-    with the outcome and the environment facts RETURNN's log states)."""
+    with the outcome and the environment facts RETURNN's log states).
+
+    Resumable like i6_core's ReturnnTrainingJob: a task stopped from outside (scancel, the time limit, a node
+    failure) is resubmitted by Sisyphus, and RETURNN continues from the last checkpoint in its model folder."""
 
     def __init__(self, config: tk.Path, seed: int, num_epochs: int | None = None,
                  data_env: dict[str, str] | None = None, rqmt: dict[str, Any] | None = None,
@@ -109,13 +115,20 @@ class TrainJob(_ReturnnJob):
         self.out_result = self.output_path("train.json")
 
     def tasks(self):
-        yield Task("run", rqmt=self.rqmt)
+        yield Task("run", resume="run", rqmt=self.rqmt)
 
     def run(self) -> None:
         from runner import steps
 
+        # no timeout of ours: the cluster's time limit bounds a training
         result = steps.train(self.config.get_path(), self.out_train_dir.get_path(), self.seed, self.num_epochs,
-                             env=self.data_env, environment=self.environment())
+                             env=self.data_env, environment=self.environment(), timeout=None)
+        if result.returncode is not None and -result.returncode in _STOPPED_FROM_OUTSIDE:
+            # RETURNN was stopped along with this task (scancel, the time limit) or alone (the OOM killer): end
+            # the same way, so that Sisyphus sees an interrupted task and resumes it instead of a failed training
+            if -result.returncode != signal.SIGKILL:  # (SIGKILL cannot be handled: always the default)
+                signal.signal(-result.returncode, signal.SIG_DFL)
+            os.kill(os.getpid(), -result.returncode)
         write_atomic(self.out_result.get_path(), json.dumps(result.to_json(), indent=1) + "\n")
         if result.status != "ok":
             raise RuntimeError(f"training failed: {result.reason} (log: {result.log})")
@@ -145,23 +158,13 @@ class RecognizeScoreJob(_ReturnnJob):
 
         trained = json.loads(Path(self.train_result.get_path()).read_text())
         work = Path(self.out_hyp.get_path()).parent.parent / "work"
-        model = Path(self.train_dir.get_path()) / steps.MODEL
-        hyp = steps.recognize(self.config.get_path(), work, trained["final_epoch"], list(self.vocab),
-                              extra_args=self.extra_args, env=self.data_env, model=model,
-                              environment=self.environment())
+        hyp, scored = steps.recognize_and_score(self.config.get_path(), work, self.train_dir.get_path(),
+                                                trained["final_epoch"], list(self.vocab), self.refs.get_path(),
+                                                extra_args=self.extra_args, env=self.data_env,
+                                                environment=self.environment(), timeout=None)
         shutil.copyfile(hyp, self.out_hyp.get_path())
-        scored = steps.score(hyp, self.refs.get_path())
         payload = {**scored.to_json(), "seed_result": trained}
         write_atomic(self.out_score.get_path(), json.dumps(payload, indent=1) + "\n")
-
-
-def read_score(path: str) -> dict[str, Any]:
-    """A score file (RecognizeScoreJob) or, without references, a training result read as one: the best dev
-    score in % stands in for the WER."""
-    score = json.loads(Path(path).read_text())
-    if "wer" not in score:
-        score = {"wer": 100 * score["best_dev"]["value"], "segments": [], "seed_result": score}
-    return score
 
 
 class GatherResultsJob(_BisectJob):
@@ -172,10 +175,9 @@ class GatherResultsJob(_BisectJob):
 
     def __init__(self, entries: list[dict[str, Any]], title: str = "config-bisect", finding: dict | None = None,
                  environments: dict[str, Any] | None = None):
-        """:param entries: [{"label", "info" (WriteHybridJob.out_info or None), "config" (the trained config, for the
-            report's links), optionally "knobs" and "direction"
-            (a hybrid that switches environment knobs), "runs": [{"seed", "score", "learning_rates"[,
-            "environment" (its spec)]}]}]
+        """:param entries: [{"label", "config", "info" (WriteHybridJob.out_info or None), optionally "knobs" and
+            "direction" (a hybrid that switches environment knobs), "runs": [{"seed", "score"[, "environment" (its
+            spec)]}]}] (see `jobs.gather.gathered_runs`)
         :param finding: a strategy's answer (`Finding.to_json()`), if any
         :param environments: `PairEnvironments.report(...)`: results.json gets an `environments` section"""
         self.entries, self.title, self.finding, self.environments = entries, title, finding, environments
@@ -187,51 +189,18 @@ class GatherResultsJob(_BisectJob):
         yield Task("run", mini_task=True)
 
     def run(self) -> None:
-        from attribution.report import write_report
-        from attribution.report_model import ReportContext
-        from attribution.strategies import Finding
-        from jobs.setup_progress import SisJob, wall_seconds
-        from runner.environment_facts import section_from_report
-        from runner.local import JobResult
-        from runner.summary import summarize, to_json, verdict
+        from jobs.gather import gather_results
 
-        labels: dict[str, tuple[list[str], str | None]] = {}
-        results, trained, diff = [], [], None
-        for entry in self.entries:
-            label, knobs, direction = entry["label"], [], None
-            config = entry["config"].get_path() if entry.get("config") is not None else None
-            if entry.get("info") is not None:
-                info = json.loads(Path(entry["info"].get_path()).read_text())
-                label, knobs, direction = info["id"], info["knobs"], info["direction"]
-                diff = diff or info.get("diff")
-            if "knobs" in entry:  # environment knobs switched too
-                knobs, direction = sorted({*knobs, *entry["knobs"]}), entry["direction"]
-                label = f"{direction}:{'+'.join(knobs)}"
-            labels[label] = (knobs, direction)
-            for run in entry["runs"]:
-                score, scored = read_score(run["score"].get_path()), Path(run["score"].get_path())
-                seed_result = score["seed_result"]
-                results.append(JobResult(label, config or seed_result["work_dir"], run["seed"], "", "ok",
-                                         log=seed_result.get("log"), wer=score["wer"], segments=score["segments"],
-                                         seconds=seed_result.get("seconds"),
-                                         environment=seed_result.get("environment"),
-                                         environment_spec=run.get("environment")))
-                trained.append((SisJob(Path(seed_result["work_dir"]).parents[1]), SisJob(scored.parents[1])))
-        summaries = summarize(results, labels)
-        lines = verdict(summaries)
-        finding = None if self.finding is None else Finding.from_json(self.finding)
-        if finding is not None:
-            lines += finding.summary()
-        section = section_from_report(self.environments, results) if self.environments else None
-        if section:
-            lines += section["warnings"] + section["original"]
-        payload = {"hybrids": to_json(summaries), "verdict": lines, "strategy": self.finding,
-                   "runs": [{"label": r.label, "seed": r.seed, "wer": r.wer} for r in results],
-                   **({"environments": section} if section else {})}
-        write_atomic(self.out_results.get_path(), json.dumps(payload, indent=1) + "\n")
-        table = [f"{s.label}: {s.wer_mean:.2f} ± {s.wer_std:.2f} % WER over {s.runs} seeds" for s in summaries
-                 if s.wer_mean is not None]
-        write_atomic(self.out_report.get_path(), "\n".join(table + [""] + lines) + "\n")
-        context = ReportContext(diff=diff, wall_seconds=wall_seconds(trained, time.time()))
-        write_report(Path(self.out_report_dir.get_path()), {**payload, "jobs": [asdict(r) for r in results]},
-                     self.title, context)
+        gather_results(_with_paths(self.entries), Path(self.out_results.get_path()), Path(self.out_report.get_path()),
+                       Path(self.out_report_dir.get_path()), self.title, self.finding, self.environments)
+
+
+def _with_paths(value: Any) -> Any:
+    """`value` with every `tk.Path` replaced by its path (a string)."""
+    if isinstance(value, tk.Path):
+        return value.get_path()
+    if isinstance(value, dict):
+        return {k: _with_paths(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_with_paths(v) for v in value]
+    return value

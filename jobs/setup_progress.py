@@ -217,8 +217,5 @@ def setup_progress(setup: str | Path, pair: str | None = None) -> Progress:
     shown = [records.get(run) or RunRecord(run[0], run[1], WAITING, detail="not submitted yet") for run in order]
     notes = [] if plan is not None else ["no run_plan.json (a setup of an older version): a strategy's next "
                                          "questions are not known"]
-    if replay is not None and replay.failed:
-        notes.append(f"the strategy stopped: {replay.failed[0]} seed {replay.failed[1]} failed; fix the cause, "
-                     f"clear the failed job (`sis m -co` or delete its folder) and start the manager again")
     return Progress("sisyphus", str(setup), shown, labels, plan, replay, None, notes, _diff(ours),
                     wall_seconds(jobs, now))

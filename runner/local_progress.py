@@ -1,6 +1,7 @@
 """Where a local `run` stands, read from its work folder: `jobs/<key>/` holds `job.json` (label, seed) from its
-start, `returnn.pid` while RETURNN runs and `result.json` once finished; `run_plan.json` says what the run
-will train (a fixed list, or a strategy whose questions are replayed over the finished jobs)."""
+start, `returnn.pid` while RETURNN runs, `result.json` once trained and `scored/<key>/result.json` once scored;
+`run_plan.json` says what the run will train (a fixed list, or a strategy whose questions are replayed over the
+finished jobs)."""
 
 from __future__ import annotations
 
@@ -69,17 +70,21 @@ def epochs_trained(job_dir: Path) -> int:
         return 0
 
 
-def folder_record(folder: JobFolder, alive: bool, now: float) -> RunRecord:
+def folder_record(folder: JobFolder, alive: bool, now: float, score_key: str | None = None) -> RunRecord:
+    """A job's state; with `score_key` (the run scores) a finished training counts as done once it is scored."""
     label, seed = folder.run
-    if folder.result is not None:
-        r = folder.result
-        return RunRecord(label, seed, r["status"], r.get("wer"), r.get("reason"), None, r.get("config"),
-                         r.get("log"), r.get("seconds"), r.get("segments") or [], r.get("environment"))
+    scored = _read_json(folder.path / "scored" / score_key / "result.json") if score_key else None
+    trained = folder.result
+    if trained is not None and (score_key is None or scored is not None or trained["status"] != "ok"):
+        r = {**trained, **scored, "seconds": (trained.get("seconds") or 0) + (scored.get("seconds") or 0)} \
+            if scored and trained["status"] == "ok" else trained
+        return RunRecord(label, seed, r["status"], r.get("wer"), r.get("reason"), None, trained.get("config"),
+                         trained.get("log"), r.get("seconds"), r.get("segments") or [], trained.get("environment"))
     config, log = folder.job.get("config"), str(folder.path / "returnn.stdout.txt")
     if not alive:
         return RunRecord(label, seed, WAITING, detail="interrupted: starts afresh when the run is resumed",
                          config=config, log=log)
-    if any(folder.path.glob("returnn.forward.*")):
+    if trained is not None:
         detail = "recognition"
     else:
         detail = f"training, epoch {epochs_trained(folder.path) + 1}"
@@ -107,7 +112,7 @@ def local_progress(work: str | Path) -> Progress:
     alive, now = runner_alive(work), time.time()
     folders = job_folders(work)
     by_run = {f.run: f for f in reversed(folders)}  # the oldest folder of a (label, seed) wins
-    records = {run: folder_record(f, alive, now) for run, f in by_run.items()}
+    records = {run: folder_record(f, alive, now, plan.score_key if plan else None) for run, f in by_run.items()}
     labels: dict[str, tuple[list[str], str | None]] = {"orig": ([], None), "start": ([], None)}
     manifest = _read_json(work / MANIFEST) or {}
     labels.update(_manifest_labels(manifest))
@@ -131,9 +136,6 @@ def local_progress(work: str | Path) -> Progress:
         notes.append("no run_plan.json (a run of an older version): trainings not started yet are not known")
     elif not alive and any(r.status in (RUNNING, WAITING) for r in shown):
         notes.append("no runner is working on this folder: rerun the same `config-bisect run` command to go on")
-    if replay is not None and replay.failed:
-        notes.append(f"the strategy stopped: {replay.failed[0]} seed {replay.failed[1]} failed; fix the cause and "
-                     f"rerun with --retry-failed")
     used = [by_run[(r.label, r.seed)] for r in shown if (r.label, r.seed) in by_run]
     return Progress("local", str(work), shown, labels, plan, replay, plan.parallel if plan else None, notes,
                     manifest.get("diff"), wall_seconds(used, now))

@@ -24,12 +24,10 @@ def partial_text(progress: Progress) -> str | None:
 
 
 def pending_lines(progress: Progress) -> list[str]:
-    """What the run still waits for: the strategy's current question, failures that stop it."""
+    """What the run still waits for: the strategy's current question."""
     replay = progress.replay
     if replay is None or replay.finding is not None:
         return []
-    if replay.failed:
-        return [f"The strategy stopped at a failed training: {replay.failed[0]} seed {replay.failed[1]}."]
     asked = ", ".join(f"{label} seed {seed}" for label, seed in replay.asked)
     return [f"The strategy waits for {asked} (round {replay.rounds + 1})."] if asked else []
 

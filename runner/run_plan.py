@@ -32,6 +32,7 @@ class RunPlan:
     strategy_kwargs: dict[str, Any] = field(default_factory=dict)
     units: dict[str, list[str]] = field(default_factory=dict)  # ... over these units
     pair: str | None = None  # the pair's name in Sisyphus aliases (bisect/<pair>/...)
+    score_key: str | None = None  # how the local run scores (its jobs' `scored/<key>`); None: not scored
 
     def unit_sets(self) -> dict[str, frozenset[str]]:
         return {name: frozenset(knobs) for name, knobs in self.units.items()}

@@ -25,18 +25,18 @@ def _label(hybrid: frozenset[str]) -> str:
 
 
 class Recorder:
-    """Wraps the simulator: remembers each run's WER under (label, seed) and the runs of each batch."""
+    """Wraps the simulator: remembers each run's WER under (label, seed) and the runs of each round."""
 
     def __init__(self, simulator: Simulator):
         self.simulator, self.seeds = simulator, SeedNumbers()
         self.wers: dict[tuple[str, int], float] = {}
         self.batches: list[list[tuple[str, int]]] = []
 
-    def __call__(self, hybrids, seeds):
-        answers = self.simulator(hybrids, seeds)
+    def __call__(self, requests):
+        answers = self.simulator(requests)
         batch = []
-        for hybrid, runs in zip(hybrids, answers, strict=True):
-            for seed, run in zip(self.seeds.take(hybrid, seeds), runs, strict=True):
+        for (hybrid, count), runs in zip(requests, answers, strict=True):
+            for seed, run in zip(self.seeds.take(hybrid, count), runs, strict=True):
                 self.wers[(_label(hybrid), seed)] = run.wer
                 batch.append((_label(hybrid), seed))
         self.batches.append(batch)
@@ -66,12 +66,13 @@ def test_a_replay_retraces_the_questions_up_to_the_first_unanswered_batch(strate
     assert set(partial.asked) == pending - {r for b in recorder.batches[:cut] for r in b}
 
 
-def test_a_failed_run_stops_the_replay_where_the_strategy_stops():
+def test_a_failed_run_is_an_answer_without_a_wer_as_in_run():
     _, recorder = _recorded("one-at-a-time", 3)
     failed = recorder.batches[0][0]
     replay = replay_strategy("one-at-a-time", UNITS, lambda label, s: Answer(FAILED) if (label, s) == failed
                              else Answer("ok", recorder.wers[(label, s)]), hybrid_id)
-    assert replay.failed == failed and replay.finding is None and replay.rounds == 0
+    assert replay.finding is not None and replay.finding.failed == 1 and replay.asked == []
+    assert failed in replay.runs and replay.rounds == len(recorder.batches)
 
 
 def test_replay_passes_only_the_keyword_arguments_a_strategy_takes():

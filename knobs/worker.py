@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 import re
 import sys
 import types
@@ -93,13 +94,84 @@ def exec_statements(config: Any, path: Path, text: str) -> tuple[dict, dict]:
 _MISSING = object()
 
 
-def load_config(path: Path, context_files: list[str], settings: dict[str, Any]) -> tuple[Any, dict, dict, list]:
-    """Load like RETURNN: context files first, `--set` values, then the config itself."""
+def _warning(code: str, message: str, advice: str) -> dict:
+    return {"code": code, "message": message, "advice": advice}
+
+
+_SET_BY_IMPORTS = frozenset({"TF2_BEHAVIOR", "TPU_ML_PLATFORM"})  # importing TensorFlow sets these
+
+
+class ConfigFormatError(Exception):
+    """The file loads in none of RETURNN's formats (the message names the error of each)."""
+
+
+def text_value(words: list[str]) -> Any:
+    """A text-format value as RETURNN's typed readers see it: numbers and true/false parsed, a list when the
+    line had commas (`hidden_size 10,10,10`)."""
+    def one(word: str) -> Any:
+        if word.lower() in ("true", "false"):
+            return word.lower() == "true"
+        for kind in (int, float):
+            try:
+                return kind(word)
+            except ValueError:
+                pass
+        return word
+
+    values = [one(w) for w in words]
+    return values[0] if len(values) == 1 else values
+
+
+def _load_text(config: Any, path: Path, text: str) -> list[dict]:
+    """RETURNN's line-based format (config.py:Config.load_file); a file that fails as text is also tried as
+    Python, and the error names both."""
+    try:
+        config.load_file(str(path))
+    except Exception as text_error:
+        python_error = _python_error(path, text)
+        as_python = f"as Python: {python_error}" if python_error else \
+            "as Python it compiles: add '#!rnn.py' as its first line"
+        raise ConfigFormatError(f"no '#!' first line, so RETURNN reads it in its text format and fails: "
+                                f"{_describe(text_error)}; {as_python}") from None
+    for key, words in config.dict.items():
+        config.typed_dict.setdefault(key, text_value(words))
+    warnings = [_warning("text-format", "no '#!' first line: RETURNN reads this file in its line-based text format "
+                         "(`key value` lines)", "nothing to do if intended; a Python config needs '#!rnn.py' as "
+                         "its first line")]
+    python_like = sorted(k for k, words in config.dict.items() if words and str(words[0]).startswith("="))
+    if python_like:
+        warnings.append(_warning(
+            "text-format-python-like", f"{', '.join(python_like[:4])} read as text: the value is the string "
+            f"'{config.dict[python_like[0]][0]}' (a `key = value` line in the text format)",
+            "add '#!rnn.py' as the first line if this is a Python config"))
+    return warnings
+
+
+def _python_error(path: Path, text: str) -> str | None:
+    """Why the text is no Python program (None: it compiles)."""
+    try:
+        compile(text, str(path), "exec")
+    except SyntaxError as exc:
+        return _describe(exc)
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    """RETURNN's exception type and message, never an empty one."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else "(no message)"
+    return f"{type(exc).__name__}: {message}"[:300]
+
+
+def load_config(path: Path, context_files: list[str], settings: dict[str, Any]
+                ) -> tuple[Any, dict, dict, list[dict], dict[str, str]]:
+    """Load like RETURNN: context files first, `--set` values, then the config itself. Returns the config, the
+    unresolved names, the statements, warnings and the environment variables the config set."""
     import returnn  # noqa: F401 - registers the old module names (TFUtil, ...) via __old_mod_loader__
     from returnn.config import Config, global_config_ctx, set_global_config
 
     config = Config()
-    warnings: list[str] = []
+    warnings: list[dict] = []
+    environ_before = dict(os.environ)
     with global_config_ctx(config):
         for ctx_file in context_files:
             config.load_file(ctx_file)
@@ -112,19 +184,22 @@ def load_config(path: Path, context_files: list[str], settings: dict[str, Any]) 
         statements: dict = {}
         if fmt == "py":
             if (path.parent / "__init__.py").exists():
-                warnings.append("RETURNN imports a .py file inside a package as a module; "
-                                "executed it statement by statement instead")
+                warnings.append(_warning("package-module", "RETURNN imports a .py file inside a package as a "
+                                         "module; executed it statement by statement instead",
+                                         "nothing to do: the values are the same unless the module relies on "
+                                         "its package"))
             set_global_config(config)
             unresolved, statements = exec_statements(config, path, text)
+        elif fmt == "text":
+            warnings += _load_text(config, path, text)
         else:
-            if not text.strip().startswith("{") and "=" in text and not path.name.endswith(".py"):
-                warnings.append("no '#!' first line: RETURNN reads this file in its line-based text format")
             config.load_file(str(path))
         # settings from --set win, as command-line options do in RETURNN
         for key, value in settings.items():
             config.typed_dict[key] = value
     set_global_config(None)
-    return config, unresolved, statements, warnings
+    environ = {k: v for k, v in os.environ.items() if environ_before.get(k) != v and k not in _SET_BY_IMPORTS}
+    return config, unresolved, statements, warnings, environ
 
 
 def network_usage_names(net: Any, function_names: set[str]) -> set[str]:
@@ -215,7 +290,7 @@ def per_epoch_view(config: Any, encoder: Encoder, num_epochs: int) -> dict:
 def snapshot(request: dict) -> dict:
     path = Path(request["path"])
     text = path.read_text()
-    config, unresolved, statements, warnings = load_config(
+    config, unresolved, statements, warnings, environ = load_config(
         path, request.get("context_files", []), request.get("settings", {}))
     td = config.typed_dict
     encoder = Encoder(td, unresolved)
@@ -240,6 +315,7 @@ def snapshot(request: dict) -> dict:
         "values": values,
         "unresolved": list(unresolved.values()),
         "warnings": warnings,
+        "environ": environ,
         # statements that bound modules (`import numpy`): a hybrid carrying donor code needs them
         "imports": {n: info["source"] for n, info in statements.items() if isinstance(td.get(n), types.ModuleType)},
     }
@@ -247,14 +323,21 @@ def snapshot(request: dict) -> dict:
         result["per_epoch"] = per_epoch_view(config, encoder, int(num_epochs))
     except Exception as exc:  # a broken pretrain construction must not hide the static diff
         result["per_epoch"] = None
-        result["warnings"].append(f"per-epoch view failed: {type(exc).__name__}: {exc}")
+        result["warnings"].append(_warning(
+            "per-epoch-view-failed", f"per-epoch view failed: {_describe(exc)}",
+            "the network, #config values and LR are compared as static values only; a context file (--context) "
+            "or --set for what the config reads from its setup may help"))
     return result
 
 
 def main(argv: list[str]) -> int:
     request_file, result_file = argv
     request = json.loads(Path(request_file).read_text())
-    result = snapshot(request)
+    try:
+        result = snapshot(request)
+    except ConfigFormatError as exc:
+        print(f"ConfigFormatError: {exc}", file=sys.stderr)
+        return 1
     tmp = Path(result_file + ".tmp")
     tmp.write_text(json.dumps(result, default=str))
     tmp.replace(result_file)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import pprint
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -28,62 +30,25 @@ from common.atomic import write_atomic
 from common.errors import UserError
 from interpolate.hybrids import one_at_a_time
 from interpolate.plan import DIRECTIONS
-from knobs import compare
+from jobs import engine_settings as es
+from jobs.slurm_state import SlurmWatch, cluster_gres_types, sbatch_flags, sbatch_refusal
+from knobs import diff_configs, load_pair, load_rules
 from knobs.pairing import pair_paths
 from runner.pair_environments import PairEnvironments, baseline_requirements, side_configs_in_environments
 from runner.preflight import preflight
 
 INSTALL_HINT = ("RWTH Sisyphus is not installed (it is not the PyPI package `sisyphus`): install it from its "
                 "repository, e.g. `pip install git+https://github.com/rwth-i6/sisyphus`")
-ENGINES = {
-    "local": ("from sisyphus.localengine import LocalEngine",
-              'EngineSelector(engines={{"short": LocalEngine(cpus=1), "long": LocalEngine(cpus={cpus})}}, '
-              'default_engine="long")'),
-    "sge": ("from sisyphus.son_of_grid_engine import SonOfGridEngine",
-            'EngineSelector(engines={{"short": LocalEngine(cpus=1), "long": SonOfGridEngine(default_rqmt={rqmt})}}, '
-            'default_engine="long")'),
-    "slurm": ("from sisyphus.simple_linux_utility_for_resource_management_engine import "
-              "SimpleLinuxUtilityForResourceManagementEngine",
-              'EngineSelector(engines={{"short": LocalEngine(cpus=1), '
-              '"long": SimpleLinuxUtilityForResourceManagementEngine(default_rqmt={rqmt})}}, default_engine="long")'),
-    "lsf": ("from sisyphus.load_sharing_facility_engine import LoadSharingFacilityEngine",
-            'EngineSelector(engines={{"short": LocalEngine(cpus=1), "long": LoadSharingFacilityEngine(default_rqmt='
-            '{rqmt})}}, default_engine="long")'),
-}
-
-
 def sisyphus_available() -> bool:
     if importlib.util.find_spec("sisyphus") is None:
         return False
-    import sisyphus
+    logging.disable(logging.WARNING)  # importing sisyphus outside a setup warns that settings.py is missing
+    try:
+        import sisyphus
+    finally:
+        logging.disable(logging.NOTSET)
 
     return hasattr(sisyphus, "Job")  # PyPI's unrelated `sisyphus` has no Job
-
-
-def settings_text(engine: str, rqmt: dict, cpus: int) -> str:
-    import_line, engine_expr = ENGINES[engine]
-    return f'''"""Sisyphus settings written by `config-bisect submit` (engine: {engine})."""
-
-
-def engine():
-    # imported here: settings.py is read while sisyphus itself is being imported
-    from sisyphus.engine import EngineSelector
-    from sisyphus.localengine import LocalEngine
-    {import_line}
-
-    return {engine_expr.format(cpus=cpus, rqmt=rqmt)}
-
-
-# quick turn-around for short jobs (defaults make a trivial local run take ~30 s)
-WAIT_PERIOD_JOB_FS_SYNC = 1
-WAIT_PERIOD_BETWEEN_CHECKS = 1
-WAIT_PERIOD_CACHE = 1
-WAIT_PERIOD_JOB_CLEANUP = 1
-WAIT_PERIOD_MTIME_OF_INPUTS = 1
-JOB_AUTO_CLEANUP = False
-# tasks start RETURNN with this Python; keep the environment (PATH, the venv) they were started with
-CLEANUP_ENVIRONMENT = False
-'''
 
 
 def config_text(orig: Path, start: Path, plan: dict, pair: str, confirm_seeds: int = 0, strategy: str | None = None,
@@ -129,6 +94,17 @@ async def strategy_{pair}():
 '''
 
 
+def show_requests(engine: str, plan: dict, site_flags: tuple[str, ...], why: list[str]) -> None:
+    """Print each task's requests, where they come from, and (Slurm, with Sisyphus here) the sbatch flags."""
+    click.echo(f"requests per task (engine {engine}{', site flags ' + ' '.join(site_flags) if site_flags else ''}):")
+    for line in why:
+        click.echo(line)
+    if engine == "slurm" and sisyphus_available():
+        for kind in ("rqmt", "score_rqmt"):
+            flags = sbatch_flags(plan[kind])
+            click.echo(f"  sbatch for {'training' if kind == 'rqmt' else 'scoring'}: {' '.join(flags)}")
+
+
 MANAGER_POLL_SECONDS = 5.0
 
 
@@ -137,9 +113,11 @@ def failed_jobs(setup: Path) -> list[str]:
     return sorted({str(p.parent) for p in (setup / "work").rglob("error.*")})
 
 
-def run_manager(sis: Path, setup: Path) -> str:
+def run_manager(sis: Path, setup: Path, watch: Callable[[], str | None] | None = None) -> str:
     """Run `sis m -r` without input; stop it when a job fails (an asynchronous config that awaits a failed
-    job's output would wait forever). Returns the manager's last output line."""
+    job's output would wait forever) or when `watch` names a problem of the cluster (raised as a UserError).
+    Returns the manager's last output line."""
+    problem = None
     log = setup / "manager.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([str(sis), "m", "-r", "config/bisect.py"], cwd=setup, stdin=subprocess.DEVNULL,
@@ -149,25 +127,15 @@ def run_manager(sis: Path, setup: Path) -> str:
                 proc.wait(timeout=MANAGER_POLL_SECONDS)
                 break
             except subprocess.TimeoutExpired:
-                if failed_jobs(setup):
+                problem = watch() if watch else None
+                if failed_jobs(setup) or problem:
                     proc.terminate()
                     proc.wait(timeout=60)
                     break
+    if problem:
+        raise UserError(f"stopped the manager: {problem}", setup)
     lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
     return lines[-1] if lines else ""
-
-
-def parse_rqmt(items: tuple[str, ...]) -> dict:
-    rqmt = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in ("cpu", "mem", "gpu", "time"):
-            raise UserError(f"--rqmt expects cpu=N, mem=GB, gpu=N or time=HOURS, got {item!r}")
-        try:
-            rqmt[key] = float(value) if key == "time" else int(value)
-        except ValueError:
-            raise UserError(f"--rqmt {key} needs a number, got {value!r}") from None
-    return rqmt
 
 
 @click.command()
@@ -175,13 +143,19 @@ def parse_rqmt(items: tuple[str, ...]) -> dict:
 @click.argument("start")
 @click.option("-o", "--output", "setup_dir", required=True, type=click.Path(file_okay=False),
               help="The Sisyphus setup folder to write (settings.py, config/bisect.py, work/).")
-@click.option("--engine", type=click.Choice(sorted(ENGINES)), default="local", show_default=True)
+@click.option("--engine", type=click.Choice(sorted(es.ENGINES)), default="local", show_default=True)
 @click.option("--knobs", "knob_list", help="Comma-separated knobs to switch together (default: each knob alone).")
 @click.option("--direction", type=click.Choice([*DIRECTIONS, "both"]), default="both", show_default=True)
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--baseline-seeds", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--rqmt", "rqmt_items", multiple=True, metavar="KEY=VALUE",
-              help="Per-task requirements for training and scoring: cpu=, mem= (GB), gpu=, time= (hours).")
+              help="Per-task requirements for training and scoring: cpu=, mem= (GB), gpu=, gpu_name=, time= (hours); "
+                   "they win over what the configs and --runtime-log say.")
+@click.option("--runtime-log", type=click.Path(exists=True, dir_okay=False),
+              help="A RETURNN training log of the pair: its GPU model and measured epoch time size the requests.")
+@click.option("--engine-opts", help="Site flags for every cluster task, e.g. '--partition=gpu --account=asr'.")
+@click.option("--node-down-timeout", type=click.FloatRange(min=0), default=300, show_default=True,
+              help="Stop (and say so) when jobs have waited this many seconds for Slurm nodes that are all down.")
 @click.option("--vocab", "vocab_file", type=click.Path(), help="Output labels (JSON list or {label: index}).")
 @click.option("--refs", type=click.Path(), help="Reference transcripts of the test split.")
 @click.option("--confirm-seeds", type=click.IntRange(min=0), default=0, show_default=True,
@@ -195,8 +169,9 @@ def parse_rqmt(items: tuple[str, ...]) -> dict:
 @original_log_options
 @debug_option
 def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | None, direction: str, seeds: int,
-           baseline_seeds: int, rqmt_items: tuple[str, ...], vocab_file: str | None, refs: str | None,
-           confirm_seeds: int, strategy: str | None, dry_run: bool,
+           baseline_seeds: int, rqmt_items: tuple[str, ...], runtime_log: str | None, engine_opts: str | None,
+           node_down_timeout: float, vocab_file: str | None, refs: str | None, confirm_seeds: int,
+           strategy: str | None, dry_run: bool,
            settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float, epochs: int | None,
            orig_env: str | None, start_env: str | None, orig_log: str | None, start_log: str | None) -> None:
     """Write a Sisyphus setup that bisects ORIG vs START, and start its manager.
@@ -213,9 +188,14 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
         raise UserError(f"submit needs one config pair; the folders hold {len(pairs)}: name the files")
     (orig_path, start_path), = pairs
     orig_path, start_path = orig_path.resolve(), start_path.resolve()
-    rqmt = parse_rqmt(rqmt_items)
+    rqmt = es.parse_rqmt(rqmt_items)
+    site_flags = es.parse_engine_opts(engine, engine_opts)
+    site = {es.ENGINE_ARGS[engine]: list(site_flags)} if site_flags else {}  # in the tasks' rqmt: they join others
     data_env, recognition = recognition_setup(orig_path, start_path, vocab_file, refs)
     context = make_context(settings, context_files, timeout, None)
+    loaded = load_pair(orig_path, start_path, context)
+    resources = es.pair_requests(loaded, rqmt, epochs, es.runtime_from_log(runtime_log) if runtime_log else None,
+                                 cluster_gres_types() if engine == "slurm" else None)
     units: dict[str, list[str]] = {}
     if strategy:
         if knob_list or direction != "both" or confirm_seeds:
@@ -228,7 +208,7 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     else:
         directions = directions_of(direction)
         chosen = requests_from(knob_list, directions) or one_at_a_time(
-            diff_with_environments(compare(str(orig_path), str(start_path), context), environments), directions)
+            diff_with_environments(diff_configs(*loaded, load_rules()), environments), directions)
         requests = [(sorted(r.knobs), r.direction) for r in chosen]
     if environments.active:  # before anything is written: each side's config in each environment it meets
         preflight(side_configs_in_environments(environments, None if strategy else requests,
@@ -236,7 +216,9 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     plan = {"requests": requests, "seeds": seeds, "baseline_seeds": baseline_seeds, "epochs": epochs,
             "vocab": list(recognition.vocab) if recognition else [],
             "refs": recognition.ref_file if recognition else None,
-            "data_env": data_env, "rqmt": rqmt, "context_files": [str(Path(f).resolve()) for f in context_files],
+            "data_env": data_env, "rqmt": es.join_rqmt(resources.train, site),
+            "score_rqmt": es.join_rqmt(resources.score, site),
+            "context_files": [str(Path(f).resolve()) for f in context_files],
             "settings": [list(kv) for kv in context.settings],
             "environments": {side: e.spec() for side, e in environments.environments.items()}
             if environments.active else {},
@@ -245,8 +227,7 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
             if environments.active or any(original.values()) else {}}
     setup = Path(setup_dir).resolve()
     pair = "".join(c if c.isalnum() else "_" for c in orig_path.stem)
-    write_atomic(setup / "settings.py", settings_text(engine, {**{"cpu": 1, "mem": 4, "time": 1}, **rqmt},
-                                                      cpus=os.cpu_count() or 2))
+    write_atomic(setup / "settings.py", es.settings_text(engine, es.DEFAULT_RQMT, site_flags, cpus=os.cpu_count() or 2))
     write_atomic(setup / "config" / "bisect.py", config_text(orig_path, start_path, plan, pair, confirm_seeds,
                                                               strategy, units))
     (setup / "work").mkdir(exist_ok=True)
@@ -261,14 +242,22 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
                    f"{', each scored' if recognition else ''}")
     for knobs, d in requests:
         click.echo(f"  bisect/{pair}/{d}.{'+'.join(knobs)}: write hybrid, train {seeds} seed(s)")
+    show_requests(engine, plan, site_flags, resources.describe())
     if dry_run:
         click.echo(f"dry run: nothing started; run: {command}")
         return
-    said = run_manager(sis, setup)
+    watch = None
+    if engine == "slurm":
+        refusal = sbatch_refusal(sbatch_flags(plan["rqmt"]))
+        if refusal:
+            raise UserError(f"Slurm refuses the training jobs' requests: {refusal}", "--rqmt/--engine-opts")
+        watch = SlurmWatch(setup, node_down_timeout, click.echo)
+    said = run_manager(sis, setup, watch.poll if watch else None)
     results = setup / "output" / "bisect" / pair / "results.json"
     errors = failed_jobs(setup)
     if errors or not results.exists():  # the manager exits 0 even when jobs failed
         detail = f"failed jobs: {', '.join(errors[:3])}" if errors else f"manager said: {said}"
+        detail += "".join(f"; {line}" for line in (watch.ended.values() if watch else ()))
         raise UserError(f"the bisection did not finish ({detail})", setup)
     final = setup / "output" / "bisect" / f"{pair}_confirm" / "results.json" if confirm_seeds else results
     if not final.exists():

@@ -2,8 +2,9 @@
 
 Call `build_bisection(...)` from a Sisyphus config's `py()` (a fixed list of hybrids), or await
 `bisect_with_strategy(...)` from an async `py()` (a strategy chooses the hybrids as results come in); both
-register `bisect/<pair>/results.json` and `bisect/<pair>/report/report.{md,html}`.
-Aliases are readable: `bisect/<pair>/<hybrid>/seed<k>/{train,score}`.
+register `<prefix>/<pair>/results.json` and `<prefix>/<pair>/report/report.{md,html}` (prefix `bisect` unless an
+existing setup gives its own, see `jobs.setup_api`).
+Aliases are readable: `<prefix>/<pair>/<hybrid>/seed<k>/{train,score}`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class Plan:
     refs: str | None = None
     recognition_args: tuple[str, ...] = ()
     data_env: dict[str, str] = field(default_factory=dict)
-    rqmt: dict[str, Any] = field(default_factory=dict)
+    rqmt: dict[str, Any] = field(default_factory=dict)  # of a training
+    score_rqmt: dict[str, Any] | None = None  # of a scoring; None: the training's
     context_files: tuple[str, ...] = ()
     settings: tuple[tuple[str, Any], ...] = ()
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)  # side -> spec; {}: the tool's Python
@@ -72,7 +74,7 @@ def environment_args(spec: dict[str, Any] | None) -> dict[str, Any]:
             "returnn_env": spec["env"] or None, "hardware": spec["engine_rqmt"] or None}
 
 
-def _scored_runs(config: tk.Path, label: str, seeds: range, plan: Plan, pair: str,
+def _scored_runs(config: tk.Path, label: str, seeds: range, plan: Plan, root: str,
                  environment: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Train (and score, with references) `config` once per seed in `environment` (a spec; None: the tool's
     Python): [{"seed", "score", "learning_rates"[, "environment"]}]."""
@@ -81,32 +83,33 @@ def _scored_runs(config: tk.Path, label: str, seeds: range, plan: Plan, pair: st
     for seed in seeds:
         train = TrainJob(config, seed, plan.epochs, data_env=plan.data_env, rqmt=plan.rqmt,
                          **environment_args(environment))
-        train.add_alias(f"bisect/{pair}/{label}/seed{seed}/train")
+        train.add_alias(f"{root}/{label}/seed{seed}/train")
         run = {"seed": seed, "score": train.out_result, "learning_rates": train.out_learning_rates}
         if environment is not None:
             run["environment"] = environment
         if refs is not None:
             score = RecognizeScoreJob(config, train.out_train_dir, train.out_result, plan.vocab, refs,
-                                      plan.recognition_args, data_env=plan.data_env, rqmt=plan.rqmt,
+                                      plan.recognition_args, data_env=plan.data_env,
+                                      rqmt=plan.rqmt if plan.score_rqmt is None else plan.score_rqmt,
                                       **environment_args(environment))
-            score.add_alias(f"bisect/{pair}/{label}/seed{seed}/score")
+            score.add_alias(f"{root}/{label}/seed{seed}/score")
             run["score"] = score.out_score
         runs.append(run)
     return runs
 
 
-def _hybrid_job(orig: str, start: str, knobs: tuple[str, ...], direction: str, plan: Plan, pair: str,
+def _hybrid_job(orig: str, start: str, knobs: tuple[str, ...], direction: str, plan: Plan, root: str,
                 merge_leaks: bool = True) -> tuple[WriteHybridJob, str]:
     write = WriteHybridJob(content_path(orig), content_path(start), tuple(sorted(knobs)), direction,
                            ".py" if orig.endswith(".py") else ".config", merge_leaks,
                            context_files=tuple(content_path(f) for f in plan.context_files),
                            settings=plan.settings, data_env=plan.data_env)
     label = f"{direction}.{'+'.join(sorted(knobs))}"
-    write.add_alias(f"bisect/{pair}/{label}/hybrid")
+    write.add_alias(f"{root}/{label}/hybrid")
     return write, label
 
 
-def _hybrid_entry(orig: str, start: str, knobs: tuple[str, ...], direction: str, plan: Plan, pair: str,
+def _hybrid_entry(orig: str, start: str, knobs: tuple[str, ...], direction: str, plan: Plan, root: str,
                   merge_leaks: bool = True) -> dict[str, Any]:
     """A hybrid's gather entry (without runs) and its config: the hybrid of its config knobs (WriteHybridJob), or
     the base config when it switches environment knobs only; environment knobs choose its environment."""
@@ -115,7 +118,7 @@ def _hybrid_entry(orig: str, start: str, knobs: tuple[str, ...], direction: str,
     switched = frozenset(knobs) - set(config_knobs)
     base_side = "start" if direction == "knock-in" else "orig"
     if config_knobs:
-        write, _ = _hybrid_job(orig, start, config_knobs, direction, plan, pair, merge_leaks)
+        write, _ = _hybrid_job(orig, start, config_knobs, direction, plan, root, merge_leaks)
         entry = {"label": label, "info": write.out_info, "config": write.out_config}
     else:
         entry = {"label": label, "info": None, "config": content_path(start if base_side == "start" else orig)}
@@ -126,30 +129,31 @@ def _hybrid_entry(orig: str, start: str, knobs: tuple[str, ...], direction: str,
     return {**entry, "environment": environment, "label": label}
 
 
-def _gather(entries: list[dict[str, Any]], pair: str, title: str, finding: dict | None = None,
+def _gather(entries: list[dict[str, Any]], root: str, title: str, finding: dict | None = None,
             environments: dict[str, Any] | None = None) -> GatherResultsJob:
     gather = GatherResultsJob(entries, title, finding, environments or None)
-    gather.add_alias(f"bisect/{pair}/results")
-    tk.register_output(f"bisect/{pair}/results.json", gather.out_results)
-    tk.register_output(f"bisect/{pair}/report.txt", gather.out_report)
-    tk.register_output(f"bisect/{pair}/report", gather.out_report_dir)
+    gather.add_alias(f"{root}/results")
+    tk.register_output(f"{root}/results.json", gather.out_results)
+    tk.register_output(f"{root}/report.txt", gather.out_report)
+    tk.register_output(f"{root}/report", gather.out_report_dir)
     return gather
 
 
-def build_bisection(orig: str, start: str, plan: Plan, pair: str | None = None) -> GatherResultsJob:
-    """Create all jobs of `plan` for the pair and register the gathered results."""
-    pair = _alias(pair or Path(orig).stem)
+def build_bisection(orig: str, start: str, plan: Plan, pair: str | None = None, prefix: str = "bisect"
+                    ) -> GatherResultsJob:
+    """Create all jobs of `plan` for the pair and register the gathered results under `prefix`."""
+    root = f"{prefix}/{_alias(pair or Path(orig).stem)}"
     entries: list[dict[str, Any]] = []
     for label, path in (("orig", orig), ("start", start)):
         entries.append({"label": label, "info": None,
                         "runs": _scored_runs(content_path(path), label, range(1, plan.baseline_seeds + 1), plan,
-                                             pair, environment_spec(plan, None, label))})
+                                             root, environment_spec(plan, None, label))})
     for knobs, direction in plan.requests:
-        entry = _hybrid_entry(orig, start, knobs, direction, plan, pair)
-        runs = _scored_runs(entry.pop("config"), entry["label"], range(1, plan.seeds + 1), plan, pair,
+        entry = _hybrid_entry(orig, start, knobs, direction, plan, root)
+        runs = _scored_runs(entry.pop("config"), entry["label"], range(1, plan.seeds + 1), plan, root,
                             entry.pop("environment"))
         entries.append({**entry, "runs": runs})
-    return _gather(entries, pair, f"config-bisect: {Path(orig).name}", environments=plan.environment_report)
+    return _gather(entries, root, f"config-bisect: {Path(orig).name}", environments=plan.environment_report)
 
 
 class RunsPending(Exception):
@@ -160,8 +164,8 @@ class SisyphusEvaluate:
     """A strategy's `evaluate(hybrids, seeds)` over Sisyphus jobs: finished scores are read, the others are
     collected in `pending` (and RunsPending is raised once the whole batch has been looked at)."""
 
-    def __init__(self, orig: str, start: str, plan: Plan, units: dict[str, frozenset[str]], pair: str):
-        self.orig, self.start, self.plan, self.units, self.pair = orig, start, plan, units, pair
+    def __init__(self, orig: str, start: str, plan: Plan, units: dict[str, frozenset[str]], root: str):
+        self.orig, self.start, self.plan, self.units, self.root = orig, start, plan, units, root
         self.seeds = SeedNumbers()
         self.entries: dict[str, dict[str, Any]] = {}
         self.pending: list[tk.Path] = []
@@ -174,7 +178,7 @@ class SisyphusEvaluate:
                      "environment": environment_spec(self.plan, None, label)}
         else:
             entry = _hybrid_entry(self.orig, self.start, tuple(request.knobs), request.direction, self.plan,
-                                  self.pair, merge_leaks=False)
+                                  self.root, merge_leaks=False)
         return self.entries.setdefault(entry["label"], {**entry, "runs": []})
 
     def __call__(self, hybrids: list[frozenset[str]], seeds: int) -> list[list[Any]]:
@@ -182,7 +186,7 @@ class SisyphusEvaluate:
         for hybrid in hybrids:
             entry = self._entry(hybrid)
             runs = _scored_runs(entry["config"], entry["label"], self.seeds.take(hybrid, seeds), self.plan,
-                                self.pair, entry["environment"])
+                                self.root, entry["environment"])
             entry["runs"] += runs
             self.pending += [run["score"] for run in runs if not run["score"].available()]
             batch.append(runs)
@@ -201,21 +205,21 @@ class _Run:
 
 
 async def bisect_with_strategy(orig: str, start: str, plan: Plan, strategy: str, units: dict[str, list[str]],
-                               pair: str | None = None) -> GatherResultsJob:
+                               pair: str | None = None, prefix: str = "bisect") -> GatherResultsJob:
     """Asynchronous workflow: `strategy` (see attribution.strategies) chooses the hybrids and seeds as the
     scores come in. Each pass replays the strategy from the beginning over the finished scores (strategies
     are deterministic given the WERs, and a finished job is the same job on every pass), then waits for the
     runs it asks for next; the last pass gathers every run and the strategy's finding."""
-    pair = _alias(pair or Path(orig).stem)
+    root = f"{prefix}/{_alias(pair or Path(orig).stem)}"
     unit_knobs = {name: frozenset(knobs) for name, knobs in units.items()}
     while True:
-        evaluate = SisyphusEvaluate(orig, start, plan, unit_knobs, pair)
+        evaluate = SisyphusEvaluate(orig, start, plan, unit_knobs, root)
         try:
             finding = STRATEGIES[strategy](list(unit_knobs), evaluate)
         except RunsPending:
             await tk.async_run(evaluate.pending)
             continue
-        return _gather(evaluate.gather_entries(), pair, f"config-bisect ({strategy}): {Path(orig).name}",
+        return _gather(evaluate.gather_entries(), root, f"config-bisect ({strategy}): {Path(orig).name}",
                        finding.to_json(), plan.environment_report)
 
 

@@ -42,12 +42,13 @@ class TrainResult:
     seconds: float = 0.0
     best_dev: dict | None = None  # cheap score: {"key", "epoch", "value"} from the learning-rate file
     environment: dict | None = None  # what RETURNN's log says it ran under (artefacts.training_log facts)
+    returncode: int | None = None  # RETURNN's exit status; negative: killed by that signal
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-def _returnn(config: Path, work_dir: Path, args: list[str], env: dict[str, str] | None, timeout: float,
+def _returnn(config: Path, work_dir: Path, args: list[str], env: dict[str, str] | None, timeout: float | None,
              stdout_name: str, environment: Environment | None) -> int:
     """Run RETURNN in `work_dir` as `environment` says (default: the tool's own Python and RETURNN); its pid is
     kept in PID_FILE while it runs (so an orphan can be found)."""
@@ -80,7 +81,7 @@ def _last_error(log: Path) -> str:
 
 
 def train(config: str | Path, work_dir: str | Path, seed: int, num_epochs: int | None = None,
-          env: dict[str, str] | None = None, timeout: float = 3600.0, cheap_key: str = "dev_error",
+          env: dict[str, str] | None = None, timeout: float | None = 3600.0, cheap_key: str = "dev_error",
           extra_args: tuple[str, ...] = (), environment: Environment | None = None) -> TrainResult:
     """Train `config` with `random_seed = seed` (and `num_epochs` if given) in `work_dir`, started in
     `environment`; `extra_args` are more RETURNN command-line arguments (e.g. `++demo_data_dir DIR`).
@@ -106,6 +107,7 @@ def train(config: str | Path, work_dir: str | Path, seed: int, num_epochs: int |
     finally:
         result.seconds = round(time.monotonic() - start, 2)
         result.environment = logged_environment(log)
+    result.returncode = returncode
     if returncode != 0:
         result.reason = f"RETURNN exited with {returncode}: {_last_error(log)}"
         return result
@@ -173,7 +175,7 @@ def read_forward_hdf(path: Path) -> dict[str, np.ndarray]:
 
 
 def recognize(config: str | Path, work_dir: str | Path, epoch: int, vocab: list[str], name: str = "test",
-              extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None, timeout: float = 1800.0,
+              extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None, timeout: float | None = 1800.0,
               model: str | Path = MODEL, environment: Environment | None = None) -> Path:
     """Posteriors of the config's `eval` dataset (RETURNN's forward task) with the checkpoint of `epoch`,
     decoded to `<name>.hyp.txt`; `extra_args` may choose the data (e.g. `++demo_eval_split dev`).

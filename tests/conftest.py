@@ -13,6 +13,17 @@ FIXTURES = SHARED / "fixtures"
 RETURNN_CONFIGS = FIXTURES / "returnn-configs"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slurm tests start a cluster and train for minutes: they run only when asked for (`pytest -m slurm`)."""
+    if "slurm" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="end-to-end Slurm test (starts a single-node cluster, several minutes of "
+                                   "trainings): run with `pytest -m slurm`")
+    for item in items:
+        if item.get_closest_marker("slurm"):
+            item.add_marker(skip)
+
+
 def requires_fixtures() -> pytest.MarkDecorator:
     return pytest.mark.skipif(not RETURNN_CONFIGS.is_dir(), reason=f"shared fixtures not found at {FIXTURES}")
 

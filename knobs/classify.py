@@ -7,8 +7,9 @@ The order, for a changed network path `network.<layer>.<attribute>...`:
 2. the innermost attribute on the path that a `layer_attributes` rule matches (`dropout`, `L2`, `loss_opts`,
    `forward_weights_init`, ...);
 3. the layer's role in the graph (`knobs.graph`): a loss-only layer, or anything inside it, is `loss`; a
-   train-only `eval` layer is `augmentation`; a `from` that differs only by routing through such a layer
-   is `augmentation` too (the layers after it keep their own category);
+   train-only `eval` layer is `augmentation`, a dropout-only layer `dropout` (also when the other side
+   lacks it or has a plain `copy` there); a `from` that differs only by routing through such a layer has
+   its category too (the layers after it keep their own category);
 4. otherwise `model`, or `pretrain` when the path differs only in pretrain epochs.
 
 Top-level keys go by the `keys` rules; a key no rule names takes the category of the function that reads it.
@@ -21,7 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from knobs.config_code import network_builders, train_only_functions
-from knobs.graph import ROOT_LAYERS, NetworkRoles, eval_is_train_only, network_roles, sub_network
+from knobs.graph import (
+    PASS_THROUGH_CATEGORIES,
+    ROOT_LAYERS,
+    NetworkRoles,
+    eval_is_train_only,
+    is_identity,
+    network_roles,
+    sub_network,
+)
 from knobs.loader import LoadedConfig
 from knobs.rules import RuleTable
 from knobs.values import ABSENT, is_function
@@ -162,11 +171,11 @@ class Classifier:
         located = [self._locate(net, parts[1:]) for net in nets]
         present = [loc for loc in located if loc is not None]
         if category is None:
-            roles = {loc.roles.role(loc.name) for loc in present}
-            if len(roles) == 1 and None not in roles:
-                category = roles.pop()
-            elif parts[-1] == "from" and len(parts) >= 3 and _routes_through_augmentation(located, orig, start):
-                return Verdict("augmentation", "the same input, routed through an augmentation layer")
+            category = _role_category(located)
+            if category is None and parts[-1] == "from" and len(parts) >= 3:
+                routed = _routed_through(located, orig, start)
+                if routed:
+                    return Verdict(routed, f"the same input, routed through a {routed} layer")
         if category is None:
             return Verdict("pretrain" if pretrain_only else self.rules.default_layer)
         if category == "loss" and present:
@@ -182,7 +191,7 @@ class Classifier:
             inner = sub_network(node[name])
             if roles.role(name) or inner is None or index + 2 >= len(parts) \
                     or parts[index + 1] not in SUB_NETWORK_KEYS:
-                return _Located(name, roles, index == 0)
+                return _Located(name, roles, index == 0, node[name])
             node, roots, index = inner, ROOT_LAYERS, index + 2
         return None
 
@@ -192,6 +201,20 @@ class _Located:
     name: str  # the layer's name in its (sub)network
     roles: NetworkRoles
     top_level: bool
+    layer: Any  # its dict
+
+
+def _role_category(located: list[_Located | None]) -> str | None:
+    """The layer's role, when the sides agree on it; a pass-through layer (augmentation, dropout) that the
+    other side lacks or replaces by a plain `copy` keeps its role (switching it off is that knob too)."""
+    roles = [loc.roles.role(loc.name) if loc is not None else None for loc in located]
+    present = {role for loc, role in zip(located, roles, strict=True) if loc is not None}
+    if len(present) == 1 and None not in present:
+        return present.pop()
+    for (loc, role), other in zip(zip(located, roles, strict=True), reversed(located), strict=True):
+        if loc is not None and role in PASS_THROUGH_CATEGORIES and (other is None or is_identity(other.layer)):
+            return role
+    return None
 
 
 def _loss_coupling(present: list[_Located]) -> Verdict:
@@ -210,14 +233,16 @@ def _loss_coupling(present: list[_Located]) -> Verdict:
     return Verdict("loss", f"coupled with model: {why}", tuple(layers) if present[0].top_level else ())
 
 
-def _routes_through_augmentation(located: list[_Located | None], orig: Any, start: Any) -> bool:
-    """`from` differs only by an augmentation layer on the way (added, removed or replaced)."""
+def _routed_through(located: list[_Located | None], orig: Any, start: Any) -> str | None:
+    """The category of the pass-through layer(s) that a `from` differs by (added, removed or replaced on the
+    way), or None when the inputs differ otherwise."""
     if any(loc is None for loc in located):
-        return False
-    routed = [loc.roles.through_augmentation(_as_list(v)) for loc, v in zip(located, (orig, start), strict=True)]
-    touched = any(ref in loc.roles.augmentation for loc, v in zip(located, (orig, start), strict=True)
-                  for ref in _as_list(v))
-    return touched and routed[0] == routed[1]
+        return None
+    refs = [_as_list(value) for value in (orig, start)]
+    routed = [loc.roles.without_pass_through(r) for loc, r in zip(located, refs, strict=True)]
+    touched = [loc.roles.pass_through[ref] for loc, r in zip(located, refs, strict=True) for ref in r
+               if ref in loc.roles.pass_through]
+    return touched[0] if touched and routed[0] == routed[1] else None
 
 
 def _as_list(value: Any) -> list[str]:

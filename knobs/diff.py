@@ -50,7 +50,8 @@ def _set_aside_per_epoch(orig: LoadedConfig, start: LoadedConfig, static: tuple[
         for key in (*per_epoch_keys, *LR_INPUT_KEYS, "network", *builders):
             side.pop(key, None)
         if isinstance(side.get("pretrain"), dict):
-            side["pretrain"] = {k: v for k, v in side["pretrain"].items() if k not in ("construction_algo", "repetitions")}
+            side["pretrain"] = {k: v for k, v in side["pretrain"].items()
+                                if k not in ("construction_algo", "repetitions")}
     differing = sorted(b for b in builders if comparable(orig.value(b, ABSENT)) != comparable(start.value(b, ABSENT)))
     if not differing:
         return []

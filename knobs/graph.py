@@ -6,8 +6,11 @@ names it (`from`, `key_shift`, `size_base`, a rec unit's `base:` references, `la
 
 - *loss-only*: the layer has `loss` set, or has no loss but is read, and every layer reading it is loss-only
   (an auxiliary CTC/CE head: `aux_ctc` with its MLP). `output` (and `end` inside a rec unit) never is.
-- *augmentation*: an `eval` layer whose code is active only in training (`network.train_flag`,
-  `cond_on_train`, `tf.cond(train_flag, ...)`, `is_training`), directly or through a config function.
+- *pass-through*: a layer that only transforms its input on the way, with the category of what it does:
+  `augmentation` for an `eval` layer (without a loss) whose code is active only in training
+  (`network.train_flag`, `cond_on_train`, `tf.cond(train_flag, ...)`, `is_training`), directly or through
+  a config function; `dropout` for a `dropout` layer or a `copy` layer that only applies dropout.
+  An input edge that differs only by routing through such a layer has its category too.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ REF_PREFIXES = ("base:", "prev:", "layer:")
 _NOT_REFERENCES = frozenset({"class", "activation", "loss", "eval", "unit", "subnetwork", "reuse_params", "mode",
                              "padding", "kind", "axis", "axes", "gate_activation", "initial_output", "combine"})
 ROOT_LAYERS = frozenset({"output", "end"})
+PASS_THROUGH_CATEGORIES = frozenset({"augmentation", "dropout"})
 
 TrainOnly = Callable[[Any], bool]  # does this eval value (string or encoded function) act only in training?
 
@@ -70,23 +74,23 @@ class NetworkRoles:
 
     readers: dict[str, frozenset[str]]
     loss_only: frozenset[str]
-    augmentation: frozenset[str]
-    augmentation_inputs: dict[str, frozenset[str]]
+    pass_through: dict[str, str]  # layer -> the category of what it does to its input
+    pass_inputs: dict[str, frozenset[str]]  # pass-through layer -> the layers it reads
     shared_params: dict[str, frozenset[str]]  # layer -> layers it shares parameters with (both directions)
 
     def role(self, name: str) -> str | None:
-        if name in self.augmentation:
-            return "augmentation"
+        if name in self.pass_through:
+            return self.pass_through[name]
         if name in self.loss_only:
             return "loss"
         return None
 
-    def through_augmentation(self, refs: list[str]) -> list[str]:
-        """References with every augmentation layer replaced by what it reads (the edge without it)."""
+    def without_pass_through(self, refs: list[str]) -> list[str]:
+        """References with every pass-through layer replaced by what it reads (the edge without it)."""
         result: list[str] = []
         for ref in refs:
-            if ref in self.augmentation:
-                result += self.through_augmentation(sorted(self.augmentation_inputs[ref]))
+            if ref in self.pass_through:
+                result += self.without_pass_through(sorted(self.pass_inputs[ref]))
             else:
                 result.append(ref)
         return result
@@ -94,6 +98,30 @@ class NetworkRoles:
 
 def _is_loss(layer: dict) -> bool:
     return layer.get("loss") not in (None, "", {"__absent__": True})
+
+
+_COPY_KEYS = frozenset({"class", "from"})
+_DROPOUT_KEYS = frozenset({"dropout", "dropout_noise_shape", "dropout_on_forward"})
+
+
+def is_identity(layer: Any) -> bool:
+    """A `copy` layer that passes its input on unchanged."""
+    return isinstance(layer, dict) and layer.get("class") == "copy" and set(layer) <= _COPY_KEYS
+
+
+def is_dropout_only(layer: Any) -> bool:
+    """A layer that only applies dropout: `dropout`, or `copy` with `dropout` set."""
+    if not isinstance(layer, dict) or layer.get("class") not in ("dropout", "copy") or not layer.get("dropout"):
+        return False
+    return set(layer) <= _COPY_KEYS | _DROPOUT_KEYS
+
+
+def _pass_through_category(layer: dict, train_only: TrainOnly) -> str | None:
+    if layer.get("class") == "eval" and not _is_loss(layer) and train_only(layer.get("eval")):
+        return "augmentation"
+    if is_dropout_only(layer):
+        return "dropout"
+    return None
 
 
 def network_roles(net: dict, train_only: TrainOnly, roots: frozenset[str] = ROOT_LAYERS) -> NetworkRoles:
@@ -115,8 +143,8 @@ def network_roles(net: dict, train_only: TrainOnly, roots: frozenset[str] = ROOT
             if any(r not in candidates for r in readers[name]):
                 candidates.discard(name)
                 changed = True
-    augmentation = {n for n, layer in layers.items() if layer.get("class") == "eval"
-                    and train_only(layer.get("eval")) and n not in roots}
+    pass_through = {n: cat for n, layer in layers.items() if n not in roots
+                    for cat in [_pass_through_category(layer, train_only)] if cat}
     shared: dict[str, set[str]] = {name: set() for name in names}
     for name, layer in layers.items():
         for other in shares_params_with(layer, names):
@@ -124,8 +152,7 @@ def network_roles(net: dict, train_only: TrainOnly, roots: frozenset[str] = ROOT
             shared[other].add(name)
     return NetworkRoles(
         readers={n: frozenset(r) for n, r in readers.items()}, loss_only=frozenset(candidates),
-        augmentation=frozenset(augmentation),
-        augmentation_inputs={n: frozenset(reads_of[n]) for n in augmentation},
+        pass_through=pass_through, pass_inputs={n: frozenset(reads_of[n]) for n in pass_through},
         shared_params={n: frozenset(s) for n, s in shared.items() if s})
 
 

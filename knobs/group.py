@@ -97,7 +97,7 @@ def network_aspects(changes: list[Change]) -> list[str]:
     for change in changes:
         attributes = attribute_parts(change.parts) if change.path.startswith("network") else []
         if attributes:
-            pairs[(str(attributes[-1]), show(change.orig, 24), show(change.start, 24))] += 1
+            pairs[(str(attributes[-1]), *change.shown(24))] += 1
     by_attribute: dict[str, list[str]] = defaultdict(list)
     counts: Counter = Counter()
     for (attribute, o, s), count in pairs.most_common():
@@ -120,7 +120,8 @@ def summarize(category: str, changes: list[Change], orig: LoadedConfig, start: L
         if change.note and (is_function(change.orig) or is_function(change.start)):
             parts.append(f"{change.path}(): {change.note}")
         else:
-            parts.append(f"{change.path}{epochs}: {show(change.orig, 30)} → {show(change.start, 30)}")
+            shown_orig, shown_start = change.shown(30)
+            parts.append(f"{change.path}{epochs}: {shown_orig} → {shown_start}")
     if len(listed) > MAX_LISTED:
         parts.append(f"+{len(listed) - MAX_LISTED} more")
     if len(network) > MAX_LISTED:

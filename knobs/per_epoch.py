@@ -45,12 +45,13 @@ def _constant_pieces(run: list[int], by_epoch: EpochValues) -> list[list[int]]:
     return pieces
 
 
-def _values(epochs: list[int], by_epoch: EpochValues) -> tuple[Any, Any]:
-    """One value pair when it is the same in all `epochs`, else per-epoch lists (a warmup, a growing layer)."""
+def _values(epochs: list[int], by_epoch: EpochValues) -> tuple[Any, Any, bool]:
+    """One value pair when it is the same in all `epochs`, else per-epoch lists (a warmup, a growing layer);
+    the flag says which."""
     keys = {json.dumps([comparable(v) for v in by_epoch[e]], sort_keys=True, default=str) for e in epochs}
     if len(keys) == 1:
-        return by_epoch[epochs[0]]
-    return [by_epoch[e][0] for e in epochs], [by_epoch[e][1] for e in epochs]
+        return (*by_epoch[epochs[0]], False)
+    return [by_epoch[e][0] for e in epochs], [by_epoch[e][1] for e in epochs], True
 
 
 def epoch_change_groups(path_values: dict[str, EpochValues]) -> list[tuple[str, list[int]]]:
@@ -83,10 +84,10 @@ def scalar_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Classifi
             paths[key][i + 1] = (o, s)
     changes = []
     for path, epochs in epoch_change_groups(paths):
-        o, s = _values(epochs, paths[path])
+        o, s, varying = _values(epochs, paths[path])
         note = REBUILD_NOTE if path == "pretrain.rebuild" else None
         changes.append(Change(path, o, s, _epochs_text(epochs, n), classifier.key(path), note,
-                              parts=path.split(".")))
+                              parts=path.split("."), per_epoch=varying))
     if not any(c.path == "learning_rate" for c in changes):
         _note_equivalent_lr(orig, start, n, equivalent)
     return changes
@@ -133,10 +134,10 @@ def network_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Classif
     changes = []
     for (path, category), entry in merged.items():
         epochs = sorted(entry["epochs"])
-        o, s = _values(epochs, paths[path])
+        o, s, varying = _values(epochs, paths[path])
         verdict = entry["verdict"]
         changes.append(Change(path, o, s, _epochs_text(epochs, n), category, verdict.note, parts=path_parts[path],
-                              trains_model_layers=list(verdict.trains_model_layers)))
+                              trains_model_layers=list(verdict.trains_model_layers), per_epoch=varying))
     return changes
 
 

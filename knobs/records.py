@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from knobs.values import show, show_per_epoch
+
 
 @dataclass
 class Change:
@@ -16,6 +18,7 @@ class Change:
     note: str | None = None
     parts: list = field(default_factory=list)  # the path as keys (layer names may contain dots)
     trains_model_layers: list = field(default_factory=list)  # a loss change training these model layers' params
+    per_epoch: bool = False  # orig/start are lists, one value per epoch of `epochs` (a warmup, a growing layer)
 
     def epoch_list(self, num_epochs: int) -> list[int]:
         """The epochs of this change as numbers (all epochs when `epochs` is None)."""
@@ -26,6 +29,13 @@ class Change:
             first, _, last = piece.partition("-")
             result.extend(range(int(first), int(last or first) + 1))
         return result
+
+    def shown(self, limit: int = 30) -> tuple[str, str]:
+        """Short renderings of both values; per-epoch values as `value (epochs)` pieces."""
+        if not self.per_epoch:
+            return show(self.orig, limit), show(self.start, limit)
+        epochs = self.epoch_list(len(self.orig))
+        return show_per_epoch(self.orig, epochs, limit), show_per_epoch(self.start, epochs, limit)
 
 
 @dataclass

@@ -54,6 +54,18 @@ def show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def show_per_epoch(values: list, epochs: list[int], limit: int = 30) -> str:
+    """Per-epoch values as runs: `512 (1-5), 640 (6-10), ...`."""
+    pieces: list[tuple[Any, list[int]]] = []
+    for value, epoch in zip(values, epochs, strict=True):
+        if pieces and comparable(pieces[-1][0]) == comparable(value):
+            pieces[-1][1].append(epoch)
+        else:
+            pieces.append((value, [epoch]))
+    shown = [f"{show(value, limit)} ({epoch_ranges(runs)})" for value, runs in pieces[:3]]
+    return ", ".join(shown) + (f", ... ({len(pieces) - 3} more)" if len(pieces) > 3 else "")
+
+
 def format_path(parts: list) -> str:
     out = ""
     for p in parts:

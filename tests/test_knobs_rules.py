@@ -156,3 +156,19 @@ def test_loss_layer_that_pretraining_grows_is_reported_once(tmp_path):
     assert {tuple(v["from"]) for v in change.start} == {(f"lstm{i}_fw", f"lstm{i}_bw") for i in range(1, 6)}
     assert change.shown(200)[1].startswith('{"class": "softmax", "from": ["lstm1_fw", "lstm1_bw"]') \
         and "(1-5), " in change.shown(200)[1]
+
+
+def test_change_in_pretrain_and_final_epochs_with_one_category_is_one_change(tmp_path):
+    """An aux CTC layer on the top BLSTM layer, which the demo orig's pretraining has only from epoch 2 on:
+    the layer differs in two ways (epoch 1, epochs 2-8) but is one `loss` change, not `pretrain` + `loss`."""
+    text = (PROJECT_ROOT / "configs/orig/demo_ctc.config").read_text()
+    text = text.replace('''    "output": {"class": "softmax", "from": ["lstm1_fw", "lstm1_bw"]''', '''    "aux_ctc": {"class": "softmax", "from": ["lstm1_fw", "lstm1_bw"], "loss": "ctc", "target": "classes",
+                "loss_scale": 0.5},
+    "output": {"class": "softmax", "from": ["lstm1_fw", "lstm1_bw"]''')
+    text = text.replace('''    net_dict["output"]["from"] = ["lstm0_fw", "lstm0_bw"]''', '''    net_dict["output"]["from"] = ["lstm0_fw", "lstm0_bw"]
+    net_dict["aux_ctc"]["from"] = ["lstm0_fw", "lstm0_bw"]''')
+    with_aux = tmp_path / "aux.config"
+    with_aux.write_text(text)
+    d = compare(str(PROJECT_ROOT / "configs/orig/demo_ctc.config"), str(with_aux))
+    assert [(c.path, c.category, c.epochs, c.per_epoch) for k in d.knobs for c in k.changes] == [
+        ("network.aux_ctc", "loss", None, True)]

@@ -89,7 +89,7 @@ def _loader_warnings(orig: LoadedConfig, start: LoadedConfig) -> list[DiffWarnin
     the same, else per side."""
     sides = {"orig": orig.warnings, "start": start.warnings}
     both = [w for w in orig.warnings if w in start.warnings]
-    result = [DiffWarning(w["code"], w["message"], w["advice"]) for w in both]
+    result = [DiffWarning(w["code"], w["message"], w["advice"], "both") for w in both]
     result += [DiffWarning(w["code"], w["message"], w["advice"], side)
                for side, warnings in sides.items() for w in warnings if w not in both]
     return result

@@ -55,7 +55,7 @@ class DiffWarning:
     """A fact about the pair that a user must know before trusting a comparison (see `knobs.lint`).
 
     `code` is stable (tools and the report key on it), `message` says what was found, `advice` what to do;
-    `side` is "orig", "start" or None (the pair)."""
+    `side` is "orig", "start", "both" (each side on its own, alike) or None (a fact about the pair)."""
 
     code: str
     message: str

@@ -46,7 +46,7 @@ def render(diff: PairDiff, console: Console, verbose: bool = False) -> None:
             name = u["name"] or u["source"].splitlines()[0][:60]
             console.print(f"  {u['side']}: {name} (line {u['line']}): {u['error']}", markup=False)
     if diff.warnings:
-        console.print("\n[bold]Warnings[/bold] (what makes seed replicates or this comparison unreliable):")
+        console.print("\n[bold]Warnings[/bold] (loading, reproducibility, fairness of the comparison):")
         for w in diff.warnings:
             side = f" ({w.side})" if w.side else ""
             console.print(f"  [yellow]{w.code}[/yellow]{escape(side)}: {escape(w.message)}")

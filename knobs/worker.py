@@ -21,17 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from knobs.encoding import Encoder, called_names, is_encodable_global, python_literal
+from knobs.exceptions import describe
 from knobs.schedule import lr_per_epoch
-
-
-def config_format(path: Path, text: str) -> str:
-    """RETURNN's format detection (config.py:Config.load_file)."""
-    stripped = text.strip()
-    if stripped.startswith("#!") or path.name.endswith(".py"):
-        return "py"
-    if stripped.startswith("{"):
-        return "json"
-    return "text"
+from knobs.text_format import ConfigFormatError, config_format, load_non_python, warning
 
 
 def assigned_names(stmt: ast.stmt) -> list[str]:
@@ -47,6 +39,30 @@ def assigned_names(stmt: ast.stmt) -> list[str]:
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node is not stmt:
             names.append(node.name)
     return list(dict.fromkeys(names))
+
+
+_MUTATING_METHODS = frozenset({"update", "append", "extend", "insert", "setdefault", "pop", "remove", "clear"})
+
+
+def _base_name(node: ast.AST) -> str | None:
+    while isinstance(node, ast.Subscript | ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def mutated_names(stmt: ast.stmt) -> list[str]:
+    """Top-level names a statement changes in place: `train["x"] = ...`, `net.update(...)`, `a.b += 1`."""
+    targets: list[ast.AST] = []
+    if isinstance(stmt, ast.Assign):
+        targets = list(stmt.targets)
+    elif isinstance(stmt, ast.AugAssign | ast.AnnAssign):
+        targets = [stmt.target]
+    elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
+            and isinstance(stmt.value.func, ast.Attribute) and stmt.value.func.attr in _MUTATING_METHODS:
+        targets = [stmt.value.func.value]
+    names = [_base_name(t) for t in targets if isinstance(t, ast.Subscript | ast.Attribute)
+             or isinstance(stmt, ast.Expr)]
+    return [n for n in dict.fromkeys(names) if n]
 
 
 def referenced_names(stmt: ast.stmt) -> list[str]:
@@ -74,92 +90,31 @@ def exec_statements(config: Any, path: Path, text: str) -> tuple[dict, dict]:
         try:
             exec(code, ns, ns)  # noqa: S102 - executing the config is the point
         except (Exception, SystemExit) as exc:
-            error = f"{type(exc).__name__}: {exc}".strip()
+            error = describe(exc)
             for n in names:
                 if ns.get(n, _MISSING) is before[n]:
-                    unresolved[n] = {"name": n, "source": source, "error": error.splitlines()[0][:300],
-                                     "line": stmt.lineno}
+                    unresolved[n] = {"name": n, "source": source, "error": error, "line": stmt.lineno}
                     ns.pop(n, None)
             if not names:
-                unresolved[f"<line {stmt.lineno}>"] = {
-                    "name": None, "source": source, "error": error.splitlines()[0][:300], "line": stmt.lineno}
+                unresolved[f"<line {stmt.lineno}>"] = {"name": None, "source": source, "error": error,
+                                                       "line": stmt.lineno}
             continue
         for n in names:
             unresolved.pop(n, None)
             statements[n] = {"source": source, "line": stmt.lineno, "refs": referenced_names(stmt),
                              "calls": called_names(stmt)}
+        for n in mutated_names(stmt):
+            if n in statements and n not in names:  # the value now also depends on what this statement read
+                entry = statements[n]  # (its "source" stays the defining statement: what hybrids carry)
+                entry["refs"] = sorted(set(entry["refs"]) | set(referenced_names(stmt)) - {n})
+                entry["calls"] = sorted(set(entry["calls"]) | set(called_names(stmt)))
     return unresolved, statements
 
 
 _MISSING = object()
 
 
-def _warning(code: str, message: str, advice: str) -> dict:
-    return {"code": code, "message": message, "advice": advice}
-
-
 _SET_BY_IMPORTS = frozenset({"TF2_BEHAVIOR", "TPU_ML_PLATFORM"})  # importing TensorFlow sets these
-
-
-class ConfigFormatError(Exception):
-    """The file loads in none of RETURNN's formats (the message names the error of each)."""
-
-
-def text_value(words: list[str]) -> Any:
-    """A text-format value as RETURNN's typed readers see it: numbers and true/false parsed, a list when the
-    line had commas (`hidden_size 10,10,10`)."""
-    def one(word: str) -> Any:
-        if word.lower() in ("true", "false"):
-            return word.lower() == "true"
-        for kind in (int, float):
-            try:
-                return kind(word)
-            except ValueError:
-                pass
-        return word
-
-    values = [one(w) for w in words]
-    return values[0] if len(values) == 1 else values
-
-
-def _load_text(config: Any, path: Path, text: str) -> list[dict]:
-    """RETURNN's line-based format (config.py:Config.load_file); a file that fails as text is also tried as
-    Python, and the error names both."""
-    try:
-        config.load_file(str(path))
-    except Exception as text_error:
-        python_error = _python_error(path, text)
-        as_python = f"as Python: {python_error}" if python_error else \
-            "as Python it compiles: add '#!rnn.py' as its first line"
-        raise ConfigFormatError(f"no '#!' first line, so RETURNN reads it in its text format and fails: "
-                                f"{_describe(text_error)}; {as_python}") from None
-    for key, words in config.dict.items():
-        config.typed_dict.setdefault(key, text_value(words))
-    warnings = [_warning("text-format", "no '#!' first line: RETURNN reads this file in its line-based text format "
-                         "(`key value` lines)", "nothing to do if intended; a Python config needs '#!rnn.py' as "
-                         "its first line")]
-    python_like = sorted(k for k, words in config.dict.items() if words and str(words[0]).startswith("="))
-    if python_like:
-        warnings.append(_warning(
-            "text-format-python-like", f"{', '.join(python_like[:4])} read as text: the value is the string "
-            f"'{config.dict[python_like[0]][0]}' (a `key = value` line in the text format)",
-            "add '#!rnn.py' as the first line if this is a Python config"))
-    return warnings
-
-
-def _python_error(path: Path, text: str) -> str | None:
-    """Why the text is no Python program (None: it compiles)."""
-    try:
-        compile(text, str(path), "exec")
-    except SyntaxError as exc:
-        return _describe(exc)
-    return None
-
-
-def _describe(exc: BaseException) -> str:
-    """RETURNN's exception type and message, never an empty one."""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else "(no message)"
-    return f"{type(exc).__name__}: {message}"[:300]
 
 
 def load_config(path: Path, context_files: list[str], settings: dict[str, Any]
@@ -184,16 +139,14 @@ def load_config(path: Path, context_files: list[str], settings: dict[str, Any]
         statements: dict = {}
         if fmt == "py":
             if (path.parent / "__init__.py").exists():
-                warnings.append(_warning("package-module", "RETURNN imports a .py file inside a package as a "
+                warnings.append(warning("package-module", "RETURNN imports a .py file inside a package as a "
                                          "module; executed it statement by statement instead",
                                          "nothing to do: the values are the same unless the module relies on "
                                          "its package"))
             set_global_config(config)
             unresolved, statements = exec_statements(config, path, text)
-        elif fmt == "text":
-            warnings += _load_text(config, path, text)
         else:
-            config.load_file(str(path))
+            warnings += load_non_python(config, path, text, fmt)
         # settings from --set win, as command-line options do in RETURNN
         for key, value in settings.items():
             config.typed_dict[key] = value
@@ -323,8 +276,8 @@ def snapshot(request: dict) -> dict:
         result["per_epoch"] = per_epoch_view(config, encoder, int(num_epochs))
     except Exception as exc:  # a broken pretrain construction must not hide the static diff
         result["per_epoch"] = None
-        result["warnings"].append(_warning(
-            "per-epoch-view-failed", f"per-epoch view failed: {_describe(exc)}",
+        result["warnings"].append(warning(
+            "per-epoch-view-failed", f"per-epoch view failed: {describe(exc)}",
             "the network, #config values and LR are compared as static values only; a context file (--context) "
             "or --set for what the config reads from its setup may help"))
     return result

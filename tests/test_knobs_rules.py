@@ -8,38 +8,15 @@ rwth-i6/returnn-experiments, the RNA pair in configs/), never copied into the pr
 
 from __future__ import annotations
 
-import ast
-import copy
-import pprint
 from pathlib import Path
 
 import pytest
 
 from knobs import LoadContext, compare, diff_configs, load, load_rules
-from tests.conftest import PROJECT_ROOT, RETURNN_CONFIGS, requires_fixtures
+from tests.conftest import PROJECT_ROOT, requires_fixtures
+from tests.fixture_variants import conformer_variant
 
-CONFORMER = RETURNN_CONFIGS / "conformer2021" / "baseline_12l.config"
 RULES = load_rules()
-
-
-def split_network(text: str) -> tuple[str, dict, str]:
-    """(text before, the literal network dict, text after) of a Sisyphus-written config."""
-    start = text.index("network = {")
-    end = text.index("\nnewbob_learning_rate_decay", start)  # the next key in the sorted dump
-    return text[:start], ast.literal_eval(text[start + len("network = "):end]), text[end:]
-
-
-def conformer_variant(tmp_path: Path, name: str, edit_net=None, edit_text=None) -> Path:
-    head, net, tail = split_network(CONFORMER.read_text())
-    net = copy.deepcopy(net)
-    if edit_net:
-        edit_net(net)
-    text = head + "network = " + pprint.pformat(net, width=120) + "\n" + tail
-    if edit_text:
-        text = edit_text(text)
-    path = tmp_path / f"{name}.config"
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -162,11 +139,12 @@ def test_change_in_pretrain_and_final_epochs_with_one_category_is_one_change(tmp
     """An aux CTC layer on the top BLSTM layer, which the demo orig's pretraining has only from epoch 2 on:
     the layer differs in two ways (epoch 1, epochs 2-8) but is one `loss` change, not `pretrain` + `loss`."""
     text = (PROJECT_ROOT / "configs/orig/demo_ctc.config").read_text()
-    text = text.replace('''    "output": {"class": "softmax", "from": ["lstm1_fw", "lstm1_bw"]''', '''    "aux_ctc": {"class": "softmax", "from": ["lstm1_fw", "lstm1_bw"], "loss": "ctc", "target": "classes",
-                "loss_scale": 0.5},
-    "output": {"class": "softmax", "from": ["lstm1_fw", "lstm1_bw"]''')
-    text = text.replace('''    net_dict["output"]["from"] = ["lstm0_fw", "lstm0_bw"]''', '''    net_dict["output"]["from"] = ["lstm0_fw", "lstm0_bw"]
-    net_dict["aux_ctc"]["from"] = ["lstm0_fw", "lstm0_bw"]''')
+    output = '    "output": {"class": "softmax", "from": ["lstm1_fw", "lstm1_bw"]'
+    aux = ('    "aux_ctc": {"class": "softmax", "from": ["lstm1_fw", "lstm1_bw"], "loss": "ctc", '
+           '"target": "classes", "loss_scale": 0.5},\n')
+    grown = '    net_dict["output"]["from"] = ["lstm0_fw", "lstm0_bw"]\n'
+    assert output in text and grown in text
+    text = text.replace(output, aux + output).replace(grown, grown + grown.replace("output", "aux_ctc"))
     with_aux = tmp_path / "aux.config"
     with_aux.write_text(text)
     d = compare(str(PROJECT_ROOT / "configs/orig/demo_ctc.config"), str(with_aux))

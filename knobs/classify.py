@@ -32,6 +32,7 @@ from knobs.graph import (
     sub_network,
 )
 from knobs.loader import LoadedConfig
+from knobs.network_spelling import KERNEL_NOTE, is_kernel_change
 from knobs.rules import RuleTable
 from knobs.values import ABSENT, is_function
 
@@ -177,6 +178,8 @@ class Classifier:
                 if routed:
                     return Verdict(routed, f"the same input, routed through a {routed} layer")
         if category is None:
+            if parts[-1] == "unit" and is_kernel_change(orig, start):
+                return Verdict(self.rules.default_layer, KERNEL_NOTE)
             return Verdict("pretrain" if pretrain_only else self.rules.default_layer)
         if category == "loss" and present:
             return _loss_coupling(present)

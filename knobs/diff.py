@@ -21,8 +21,9 @@ from knobs.config_code import is_config_function, network_builders
 from knobs.group import effective_batch, group_into_knobs, summarize
 from knobs.lint import lint
 from knobs.loader import LoadedConfig
+from knobs.network_spelling import canonical_network, spelled_alike
 from knobs.normalize import LR_INPUT_KEYS, normalize_static
-from knobs.per_epoch import REBUILD_NOTE, network_changes, scalar_changes
+from knobs.per_epoch import REBUILD_NOTE, network_changes, scalar_changes, spelling_notes
 from knobs.records import Change, DiffWarning, Knob, PairDiff
 from knobs.rules import RuleTable
 from knobs.values import ABSENT, comparable, format_path, is_function, is_tagged, show, tree_changes, value_at
@@ -65,7 +66,7 @@ def _set_aside_per_epoch(orig: LoadedConfig, start: LoadedConfig, static: tuple[
 def _static_changes(orig: LoadedConfig, start: LoadedConfig, static: tuple[dict, dict], classifier: Classifier,
                     equivalent: list[dict]) -> list[Change]:
     norm_o, norm_s, notes, defaulted = normalize_static(*static)
-    equivalent[:0] = notes
+    equivalent[:0] = notes + _canonical_static_networks(norm_o, norm_s)
     changes: list[Change] = []
     for parts, o, s in tree_changes(norm_o, norm_s):
         if len(parts) > 1 and _is_global_function_ref(o, s, orig, start):
@@ -82,6 +83,18 @@ def _static_changes(orig: LoadedConfig, start: LoadedConfig, static: tuple[dict,
         else:
             changes.append(Change(format_path(parts), o, s, None, classifier.key(key), note, parts=list(parts)))
     return changes
+
+
+def _canonical_static_networks(norm_o: dict, norm_s: dict) -> list[dict]:
+    """Compare a static `network` in its canonical spelling (`knobs.network_spelling`); the note on what was
+    spelled differently but is read alike."""
+    if not isinstance(norm_o.get("network"), dict) or not isinstance(norm_s.get("network"), dict):
+        return []
+    raw = (norm_o["network"], norm_s["network"])
+    rewritten: list[list] = []
+    norm_o["network"], norm_s["network"] = (canonical_network(net, rewritten) for net in raw)
+    alike = spelled_alike(raw, (norm_o["network"], norm_s["network"]), rewritten)
+    return spelling_notes({format_path(["network", *p]): tuple(value_at(net, p) for net in raw) for p in alike})
 
 
 def _loader_warnings(orig: LoadedConfig, start: LoadedConfig) -> list[DiffWarning]:
@@ -105,7 +118,8 @@ def diff_configs(orig: LoadedConfig, start: LoadedConfig, rules: RuleTable) -> P
     changes = _static_changes(orig, start, static, classifier, equivalent)
     if have_epochs:
         changes += scalar_changes(orig, start, classifier, per_epoch_keys, equivalent)
-        changes += network_changes(orig, start, classifier, lambda o, s: _is_global_function_ref(o, s, orig, start))
+        changes += network_changes(orig, start, classifier, lambda o, s: _is_global_function_ref(o, s, orig, start),
+                                   equivalent)
     helpers = [c for c in changes if _is_helper(c, orig, start)]
     changes = [c for c in changes if c not in helpers]
     unresolved = [{"side": side, **u} for side, cfg in (("orig", orig), ("start", start)) for u in cfg.unresolved]

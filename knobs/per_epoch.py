@@ -9,9 +9,10 @@ from typing import Any
 
 from knobs.classify import Classifier
 from knobs.loader import LoadedConfig
+from knobs.network_spelling import WHY, canonical_network, spelled_alike
 from knobs.normalize import DEFAULTS, LR_INPUT_KEYS
 from knobs.records import Change
-from knobs.values import ABSENT, comparable, epoch_ranges, format_path, show, tree_changes
+from knobs.values import ABSENT, comparable, epoch_ranges, format_path, show, tree_changes, value_at
 
 REBUILD_NOTE = "true: the network is rebuilt at the start of the epoch (parameters copied, optimizer state reset)"
 MAX_PIECES_PER_RUN = 3
@@ -103,13 +104,19 @@ def _note_equivalent_lr(orig: LoadedConfig, start: LoadedConfig, n: int, equival
                                   "learning_rates; learning_rate_control.py, tf/engine.py)"})
 
 
-def network_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Classifier, is_builder_ref) -> list[Change]:
-    """The networks of each epoch compared; a path's epochs with one category are reported as one change
-    (an auxiliary loss layer that pretraining grows with the network is one `loss` change, not one per stage)."""
+def network_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Classifier, is_builder_ref,
+                    equivalent: list[dict]) -> list[Change]:
+    """The networks of each epoch compared (in their canonical spelling, `knobs.network_spelling`); a path's
+    epochs with one category are reported as one change (an auxiliary loss layer that pretraining grows with
+    the network is one `loss` change, not one per stage)."""
     eo, es = orig.per_epoch["epochs"], start.per_epoch["epochs"]
     n = min(len(eo), len(es))
-    nets_o, nets_s = orig.per_epoch["networks"], start.per_epoch["networks"]
+    raw_o, raw_s = orig.per_epoch["networks"], start.per_epoch["networks"]
+    rewritten: dict[tuple[str, int], list] = defaultdict(list)
+    nets_o = [canonical_network(net, rewritten["o", i]) for i, net in enumerate(raw_o)]
+    nets_s = [canonical_network(net, rewritten["s", i]) for i, net in enumerate(raw_s)]
     cache: dict[tuple[int, int], list] = {}
+    alike: dict[str, tuple[Any, Any]] = {}
     paths: dict[str, EpochValues] = defaultdict(dict)
     path_parts: dict[str, list] = {}
     net_pair: dict[int, tuple[int, int]] = {}
@@ -117,6 +124,10 @@ def network_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Classif
         pair = net_pair[i + 1] = (eo[i]["net"], es[i]["net"])
         if pair not in cache:
             cache[pair] = tree_changes(nets_o[pair[0]], nets_s[pair[1]])
+            raw = (raw_o[pair[0]], raw_s[pair[1]])
+            for parts in spelled_alike(raw, (nets_o[pair[0]], nets_s[pair[1]]),
+                                       rewritten["o", pair[0]] + rewritten["s", pair[1]]):
+                alike.setdefault(format_path(["network", *parts]), tuple(value_at(net, parts) for net in raw))
         for parts, o, s in cache[pair]:
             if is_builder_ref(o, s):
                 continue
@@ -138,7 +149,19 @@ def network_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Classif
         verdict = entry["verdict"]
         changes.append(Change(path, o, s, _epochs_text(epochs, n), category, verdict.note, parts=path_parts[path],
                               trains_model_layers=list(verdict.trains_model_layers), per_epoch=varying))
+    equivalent += spelling_notes(alike)
     return changes
+
+
+def spelling_notes(alike: dict[str, tuple[Any, Any]]) -> list[dict]:
+    """One "equivalent" entry for the network paths spelled differently but read alike."""
+    if not alike:
+        return []
+    shown = list(alike.items())[:3]
+    more = f" (+{len(alike) - 3} more)" if len(alike) > 3 else ""
+    return [{"what": f"network spelling ({len(alike)} paths)",
+             "orig": "; ".join(f"{path}: {show(o, 40)}" for path, (o, _) in shown) + more,
+             "start": "; ".join(f"{path}: {show(s, 40)}" for path, (_, s) in shown) + more, "why": WHY}]
 
 
 def _all_epochs(by_epoch: EpochValues) -> set[int]:

@@ -32,6 +32,8 @@ def comparable(value: Any) -> Any:
         return [comparable(v) for v in value]
     if isinstance(value, bool):  # keep DeepDiff's numeric comparison away from bools (False vs 1e-16)
         return f"<bool {value}>"
+    if isinstance(value, int):  # 1 == 1.0 as in Python; floats are already rounded to 12 digits (encoding)
+        return float(value)
     return value
 
 
@@ -102,8 +104,9 @@ def value_at(tree: Any, parts: list) -> Any:
 
 def tree_changes(orig: Any, start: Any) -> list[tuple[list, Any, Any]]:
     """(path, orig value, start value) of every difference; lists and tagged values are atoms."""
-    dd = DeepDiff(comparable(orig), comparable(start), ignore_numeric_type_changes=True,
-                  ignore_private_variables=False, threshold_to_diff_deeper=0, view="tree")
+    # exact comparison: DeepDiff's numeric tolerance (ignore_numeric_type_changes) reads 1e-16 and 5e-15 as 0
+    dd = DeepDiff(comparable(orig), comparable(start), ignore_private_variables=False, threshold_to_diff_deeper=0,
+                  view="tree")
     seen: dict[str, tuple[list, Any, Any]] = {}
     for items in dd.values():
         for item in items:

@@ -1,4 +1,4 @@
-"""Statistics of WER differences: seed noise, bootstrap over test segments, effect intervals, verdicts."""
+"""Statistics of WER differences: seed noise, bootstrap over test segments, effect intervals, the verdict rule."""
 
 from __future__ import annotations
 
@@ -67,13 +67,23 @@ def runs_to_decide(effect: float, sigma: float, alpha: float = 0.05, power: floa
     return max(2, math.ceil(2 * (z * sigma / abs(effect)) ** 2))
 
 
-def verdict(name: str, effect: Interval, gap: Interval, sigma: float) -> str:
-    """One sentence: what the knob explains, or that it is not distinguishable from noise."""
+def classify(effect: Interval, gap: Interval) -> str:
+    """The verdict rule: "noise" when the effect's interval contains zero, else "explains" when it has the sign of
+    the gap, else "against" (also for a gap of exactly zero: there is nothing to explain)."""
     if not effect.excludes_zero():
+        return "noise"
+    return "explains" if effect.estimate * gap.estimate > 0 else "against"
+
+
+def verdict(name: str, effect: Interval, gap: Interval, sigma: float) -> str:
+    """One sentence: what the knob explains, or that it is not distinguishable from noise (see `classify`)."""
+    kind = classify(effect, gap)
+    if kind == "noise":
         more = runs_to_decide(effect.estimate, sigma)
         return (f"{name}: {effect.estimate:+.2f} ± {effect.half_width:.2f} is not distinguishable from noise"
                 + (f"; about {more} runs per side would decide an effect of this size" if more else ""))
-    if effect.estimate * gap.estimate < 0:
+    if kind == "against":
         return (f"{name} works against the gap: {effect.estimate:+.2f} ± {effect.half_width:.2f} "
                 f"(the gap is {gap.estimate:.2f})")
-    return f"{name} explains {effect.estimate:.2f} ± {effect.half_width:.2f} of the {gap.estimate:.2f} gap"
+    share = f" ({100 * effect.estimate / gap.estimate:.0f} %)" if gap.estimate else ""
+    return f"{name} explains {effect.estimate:.2f} ± {effect.half_width:.2f} of the {gap.estimate:.2f} gap{share}"

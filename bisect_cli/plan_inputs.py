@@ -16,7 +16,7 @@ from interpolate.plan import DIRECTIONS, HybridRequest
 from interpolate.units import Units
 from knobs import LoadContext, PairDiff, diff_configs, load_pair, load_rules
 from knobs.environment import EnvironmentKnob, with_environment_knobs
-from runner.local import Recognition
+from runner.settings import Recognition
 
 DEMO_ENV = "CONFIG_BISECT_DEMO_DATA"
 
@@ -40,7 +40,8 @@ def _labels(vocab: object) -> list[str]:
 def recognition_setup(orig: Path, start: Path, vocab_file: str | None, refs: str | None
                       ) -> tuple[dict[str, str], Recognition | None]:
     """(environment for the trainings, how to score): the demo data when the configs read it (generated on
-    first use, exported for loading too), or `--vocab` with `--refs`; None: only the cheap dev score."""
+    first use, exported for loading too), or `--vocab` with `--refs` (unreadable files are a UserError); None: only
+    the cheap dev score."""
     env: dict[str, str] = {}
     recognition = None
     if DEMO_ENV in orig.read_text() + start.read_text():
@@ -57,6 +58,7 @@ def recognition_setup(orig: Path, start: Path, vocab_file: str | None, refs: str
         except (OSError, json.JSONDecodeError) as exc:
             raise UserError(f"cannot read the vocabulary: {exc}", vocab_file) from None
         recognition = Recognition(_labels(vocab), str(Path(refs).resolve()))
+        recognition.key()  # unreadable references: refused before anything is written
     return env, recognition
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-import json
 import sys
 import time
 from pathlib import Path
@@ -13,9 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from artefacts.curves import Curve, compare_curves, read_curve, replicate_band
-from attribution.report import write_report
-from attribution.strategies import STRATEGIES, Finding
+from attribution.strategies import STRATEGIES, Finding, strategy_options
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.environment_options import (
     environment_options,
@@ -26,17 +22,17 @@ from bisect_cli.environment_options import (
 )
 from bisect_cli.options import debug_option
 from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from, strategy_units
-from common.atomic import write_atomic
 from common.errors import UserError
 from interpolate.hybrids import make_hybrids, write_manifest
 from interpolate.plan import DIRECTIONS
 from knobs.pairing import pair_paths
 from knobs.requirements import Requirements
-from runner import steps
-from runner.local import Job, JobResult, Recognition, run_jobs
+from runner.local import Job, JobResult, WorkdirLock, run_jobs
 from runner.pair_environments import PairEnvironments, baseline_requirements
+from runner.results import Bisection, write_bisection_report, write_results
+from runner.settings import RunSettings
 from runner.strategy_run import LocalEvaluate
-from runner.summary import label_runs, summarize, to_json, verdict
+from runner.summary import Labels
 
 
 @click.command()
@@ -74,6 +70,9 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
     environment and the environment is a knob; --orig-log/--start-log compare the original trainings'
     environments with the ones the bisection trained in."""
     started = time.monotonic()
+    if strategy is not None and (knob_list or direction != "both" or baseline_seeds):
+        raise UserError("--strategy chooses the hybrids and seeds itself: leave out --knobs, --direction and "
+                        "--baseline-seeds")
     environments = PairEnvironments.from_files(orig_env, start_env)
     original = original_logs(orig_log, start_log)
     for note in local_run_notes(environments):
@@ -83,83 +82,60 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
         names = ", ".join(o.name for o, _ in pairs)
         raise UserError(f"run needs one config pair; the folders hold {len(pairs)} ({names}): name the files")
     (orig_path, start_path), = pairs
-    work = Path(work_dir)
-    env, recognition = recognition_setup(orig_path, start_path, vocab_file, refs)
+    data_env, recognition = recognition_setup(orig_path, start_path, vocab_file, refs)
+    if strategy is not None and recognition is None:
+        raise UserError("--strategy needs test WERs: give --vocab and --refs")
     context = make_context(settings, context_files, timeout, None)
+    run_settings = RunSettings(
+        orig=orig_path, start=start_path, work=Path(work_dir), epochs=epochs, seeds=seeds,
+        baseline_seeds=baseline_seeds or max(3, seeds or 1), parallel=parallel, retry_failed=retry_failed,
+        recognition=recognition, data_env=data_env, context=context, rules_file=rules_file, environments=environments,
+        requires=baseline_requirements(orig_path, start_path, context) if environments.active else {})
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
-    finding = None
-    if strategy is None:
-        results, labels = _run_hybrids(orig_path, start_path, work, knob_list, direction, seeds or 1,
-                                       baseline_seeds or max(3, seeds or 1), parallel, retry_failed, recognition,
-                                       env, context, rules_file, epochs, console, environments)
-    else:
-        if knob_list or direction != "both" or baseline_seeds:
-            raise UserError("--strategy chooses the hybrids and seeds itself: leave out --knobs, --direction and "
-                            "--baseline-seeds")
-        if recognition is None:
-            raise UserError("--strategy needs test WERs: give --vocab and --refs")
-        finding, results, labels = _run_strategy(orig_path, start_path, work, strategy, seeds, parallel,
-                                                 retry_failed, recognition, env, context, rules_file, epochs,
-                                                 environments)
-    summaries = summarize(results, labels)
-    curves = dev_curves(results, work)
-    parting = parting_epochs(curves)
-    lines = verdict(summaries)
-    if finding is not None:
-        lines += finding.summary()
-    payload = {"orig": str(orig_path), "start": str(start_path), "jobs": [r.__dict__ for r in results],
-               "hybrids": to_json(summaries), "verdict": lines, "scorer": "test WER" if recognition else "dev error",
-               "dev_curves_part_from_start": parting}
-    if finding is not None:
-        payload["strategy"] = finding.to_json()
-    environments_section = environments_payload(environments, results, original)
-    if environments_section:
-        payload["environments"] = environments_section
-        lines += environments_section["warnings"] + environments_section["original"]
-    write_atomic(work / "results.json", json.dumps(payload, indent=1) + "\n")
-    if recognition is not None and summaries[0].wer_mean is not None and summaries[1].wer_mean is not None:
-        report_md, report_html = write_report(work, label_runs(results, labels),
-                                              [c for (_, seed), c in sorted(curves.items()) if seed == 1],
-                                              f"config-bisect: {orig_path.name}", finding, environments_section)
-        lines.append(f"report: {report_md} and {report_html}")
-    _print_summary(console, summaries, results, lines, time.monotonic() - started, work, parting)
+    with WorkdirLock(run_settings.work):  # from the first file written to the last
+        if strategy is None:
+            finding, (runs, labels) = None, _run_hybrids(run_settings, knob_list, direction, console)
+        else:
+            finding, runs, labels = _run_strategy(run_settings, strategy)
+        bisection = Bisection(str(orig_path), str(start_path), run_settings.scorer, runs, labels, finding,
+                              environments_payload(environments, runs, original))
+        payload = write_results(run_settings.work / "results.json", bisection)
+        report = write_bisection_report(run_settings.work, bisection, f"config-bisect: {orig_path.name}")
+    _print_summary(console, payload, report, run_settings.work)
+    trainings = payload["trainings"]
+    console.print(f"wall time {_duration(time.monotonic() - started)}; {trainings['run']} trainings run, "
+                  f"{trainings['reused']} reused from earlier runs", markup=False)
 
 
-def _run_hybrids(orig_path: Path, start_path: Path, work: Path, knob_list: str | None, direction: str, seeds: int,
-                 baseline_seeds: int, parallel: int, retry_failed: bool, recognition: Recognition | None,
-                 env: dict[str, str], context, rules_file: str | None, epochs: int | None, console: Console,
-                 environments: PairEnvironments) -> tuple[list[JobResult], dict[str, tuple[list[str], str | None]]]:
+def _run_hybrids(settings: RunSettings, knob_list: str | None, direction: str, console: Console
+                 ) -> tuple[list[JobResult], Labels]:
     """The hybrids of --knobs/--direction (default: each knob alone), all trained at once."""
     directions = directions_of(direction)
-    requests = requests_from(knob_list, directions)
+    environments = settings.environments
     environment_knobs, _ = environments.knobs(compare_hardware=False)
-    diff, hybrids = make_hybrids(str(orig_path), str(start_path), work / "hybrids", requests, directions, context,
-                                 rules_file, environment_knobs)
-    write_manifest(work / "hybrids", diff, hybrids)
-    requires = baseline_requirements(orig_path, start_path, context) if environments.active else {}
-    labels: dict[str, tuple[list[str], str | None]] = {"orig": ([], None), "start": ([], None)}
-    jobs = [Job(side, str(path), seed, epochs, environments.for_job(side, None), requires.get(side))
-            for side, path in (("orig", orig_path), ("start", start_path)) for seed in range(1, baseline_seeds + 1)]
+    diff, hybrids = make_hybrids(str(settings.orig), str(settings.start), settings.work / "hybrids",
+                                 requests_from(knob_list, directions), directions, settings.context,
+                                 settings.rules_file, environment_knobs)
+    write_manifest(settings.work / "hybrids", diff, hybrids)
+    labels: Labels = {"orig": ([], None), "start": ([], None)}
+    jobs = [Job(side, str(path), seed, settings.epochs, environments.for_job(side, None), settings.requires.get(side))
+            for side, path in (("orig", settings.orig), ("start", settings.start))
+            for seed in range(1, settings.baseline_seeds + 1)]
     for h in hybrids:
         if h.status == "ok":
             labels[h.id] = (h.knobs, h.direction)
-            jobs += [Job(h.id, h.path, seed, epochs, environments.for_job(h.id, h.direction, h.environment),
-                         Requirements.from_json(h.requires)) for seed in range(1, seeds + 1)]
-    for h in hybrids:
-        if h.status != "ok":
+            jobs += [Job(h.id, h.path, seed, settings.epochs, environments.for_job(h.id, h.direction, h.environment),
+                         Requirements.from_json(h.requires)) for seed in range(1, (settings.seeds or 1) + 1)]
+        else:
             console.print(f"hybrid {h.id} not trained: {h.status}: {h.reason}", markup=False)
-    return _run_with_progress(jobs, work, recognition, env, parallel, console, retry_failed), labels
+    return _run_with_progress(jobs, settings, console), labels
 
 
-def _run_strategy(orig_path: Path, start_path: Path, work: Path, strategy: str, seeds: int | None, parallel: int,
-                  retry_failed: bool, recognition: Recognition, env: dict[str, str], context, rules_file: str | None,
-                  epochs: int | None, environments: PairEnvironments
-                  ) -> tuple[Finding, list[JobResult], dict[str, tuple[list[str], str | None]]]:
+def _run_strategy(settings: RunSettings, strategy: str) -> tuple[Finding, list[JobResult], Labels]:
     """The strategy asks for hybrids and seeds as it learns; each batch is trained before it asks again."""
-    environment_knobs, _ = environments.knobs(compare_hardware=False)
-    units, diff, write_hybrid = strategy_units(orig_path, start_path, work / "hybrids", context, rules_file,
-                                               environment_knobs)
-    requires = baseline_requirements(orig_path, start_path, context) if environments.active else {}
+    environment_knobs, _ = settings.environments.knobs(compare_hardware=False)
+    units, diff, write_hybrid = strategy_units(settings.orig, settings.start, settings.work / "hybrids",
+                                               settings.context, settings.rules_file, environment_knobs)
     count = 0
 
     def log_line(result: JobResult) -> None:
@@ -167,55 +143,27 @@ def _run_strategy(orig_path: Path, start_path: Path, work: Path, strategy: str, 
         count += 1
         print(f"[{count}] {_job_line(result)}", flush=True)
 
-    evaluate = LocalEvaluate(str(orig_path), str(start_path), units, write_hybrid, work, recognition, env, parallel,
-                             epochs, retry_failed, log_line, environments, requires)
+    evaluate = LocalEvaluate(settings, units, write_hybrid, log_line)
     print(f"{strategy} over {len(units)} units: {', '.join(units)}", flush=True)
-    function = STRATEGIES[strategy]
-    kwargs = {"seeds": seeds} if seeds and "seeds" in inspect.signature(function).parameters else {}
-    finding = function(list(units), evaluate, **kwargs)
-    write_manifest(work / "hybrids", diff, list(evaluate.written.values()))
+    options = strategy_options(strategy, settings.seeds, settings.parallel)
+    finding = STRATEGIES[strategy](list(units), evaluate, **options)
+    write_manifest(settings.work / "hybrids", diff, list(evaluate.written.values()))
     return finding, evaluate.results, evaluate.labels
 
 
-def dev_curves(results: list[JobResult], work: Path, key: str = "dev_error") -> dict[tuple[str, int], Curve]:
-    """(label, seed) -> the dev curve in the job's learning-rate file."""
-    curves = {}
-    for result in results:
-        if result.status == "ok":
-            try:
-                curve = read_curve(work / "jobs" / result.key / steps.LR_FILE, key)
-            except UserError:
-                continue
-            curve.label = f"{result.label} seed {result.seed}"
-            curves[(result.label, result.seed)] = curve
-    return curves
-
-
-def parting_epochs(curves: dict[tuple[str, int], Curve]) -> dict[str, int | None]:
-    """Per label: the epoch from which its seed-1 dev curve stays apart from start's, so that a user can stop
-    hopeless trainings early. The noise band comes from the start replicates (see `replicate_band`)."""
-    reference = curves.get(("start", 1))
-    band = replicate_band([c for (label, _), c in curves.items() if label == "start"])
-    if reference is None:
-        return {}
-    return {label: compare_curves(reference, c, band).parted_from
-            for (label, seed), c in curves.items() if seed == 1 and label != "start"}
-
-
-def _run_with_progress(jobs: list[Job], work: Path, recognition, env, parallel: int, console: Console,
-                       retry_failed: bool) -> list[JobResult]:
-    failed = 0
+def _run_with_progress(jobs: list[Job], settings: RunSettings, console: Console) -> list[JobResult]:
     if console.is_terminal:
         with Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[failed]} failed"), TimeRemainingColumn(), console=console) as bar:
             task = bar.add_task("jobs", total=len(jobs), failed=0)
+            failed = 0
 
             def done(result: JobResult) -> None:
                 nonlocal failed
                 failed += result.status != "ok"
                 bar.update(task, advance=1, failed=failed)
 
-            return run_jobs(jobs, work, recognition, env, parallel, done, retry_failed)
+            return run_jobs(jobs, settings, done)
 
     count = 0
 
@@ -224,39 +172,50 @@ def _run_with_progress(jobs: list[Job], work: Path, recognition, env, parallel: 
         count += 1
         print(f"[{count}/{len(jobs)}] {_job_line(result)}", flush=True)
 
-    return run_jobs(jobs, work, recognition, env, parallel, log_line, retry_failed)
+    return run_jobs(jobs, settings, log_line)
 
 
 def _job_line(result: JobResult) -> str:
     what = f"WER {result.wer:.2f}%" if result.wer is not None else (result.reason or result.status)
-    reused = " (done before)" if result.reused else f" in {result.seconds:.0f} s"
+    reused = " (trained before)" if result.reused else f" in {result.seconds:.0f} s"
     return f"{result.label} seed {result.seed}: {result.status}, {what}{reused}"
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:
     return "-" if value is None else (f"{value:+.2f}" if signed else f"{value:.2f}")
 
 
-def _print_summary(console: Console, summaries, results: list[JobResult], lines: list[str], seconds: float,
-                   work: Path, parting: dict[str, int | None]) -> None:
-    table = Table(title="WER per hybrid (mean ± std over seeds)")
-    for column in ("hybrid", "runs", "WER %", "vs start", "vs orig", "gap share", "dev curve parts from start"):
+def _print_summary(console: Console, payload: dict, report: tuple[Path, Path] | None, work: Path) -> None:
+    """The table, failures and verdict exactly as results.json has them."""
+    table = Table(title=f"{payload['scorer']} per hybrid (mean ± std over seeds)")
+    for column in ("hybrid", "runs", "score %", "vs start", "vs orig", "effect [95 % interval]", "gap share",
+                   "verdict", "dev curve parts from start"):
         table.add_column(column)
-    for s in summaries:
-        wer = "-" if s.wer_mean is None else f"{s.wer_mean:.2f} ± {s.wer_std:.2f}"
-        share = "-" if s.gap_share is None else f"{100 * s.gap_share:.0f}%"
-        runs = f"{s.runs - s.failed}/{s.runs}"
-        parted = parting.get(s.label)
-        table.add_row(s.label, runs, wer, _fmt(s.vs_start, True), _fmt(s.vs_orig, True), share,
+    parting = payload["dev_curves_part_from_start"]
+    for h in payload["hybrids"]:
+        score = "-" if h["wer_mean"] is None else f"{h['wer_mean']:.2f} ± {h['wer_std']:.2f}"
+        effect = "-" if h["effect"] is None else (f"{h['effect']:+.2f} [{_fmt(h['effect_low'], True)}, "
+                                                  f"{_fmt(h['effect_high'], True)}]")
+        share = "-" if h["gap_share"] is None else f"{100 * h['gap_share']:.0f}%"
+        parted = parting.get(h["label"])
+        table.add_row(h["label"], f"{h['runs'] - h['failed']}/{h['runs']}", score, _fmt(h["vs_start"], True),
+                      _fmt(h["vs_orig"], True), effect, share, h["verdict"] or "-",
                       "-" if parted is None else f"epoch {parted}")
     console.print(table)
-    for result in results:
-        if result.status != "ok":
-            console.print(f"failed: {result.label} seed {result.seed}: {result.reason} (log: {result.log})",
+    for job in payload["jobs"]:
+        if job["status"] != "ok":
+            console.print(f"failed: {job['label']} seed {job['seed']}: {job['reason']} (log: {job['log']})",
                           markup=False)
-    trained = [r.train_seconds for r in results if not r.reused and r.train_seconds]
+    trained = [j["train_seconds"] for j in payload["jobs"] if not j["reused"] and j["train_seconds"]]
     if trained:
-        console.print(f"{len(trained)} trainings, {min(trained):.0f}-{max(trained):.0f} s each; "
-                      f"wall time {seconds:.0f} s; results: {work / 'results.json'}", markup=False)
-    for line in lines:
+        console.print(f"trainings took {min(trained):.0f}-{max(trained):.0f} s each", markup=False)
+    for line in payload["verdict"]:
         console.print(line, markup=False)
+    if report:
+        console.print(f"report: {report[0]} and {report[1]}", markup=False)
+    console.print(f"results: {work / 'results.json'}", markup=False)

@@ -11,7 +11,7 @@ import pprint
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
@@ -28,7 +28,7 @@ from bisect_cli.options import debug_option
 from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from, strategy_units
 from common.atomic import write_atomic
 from common.errors import UserError
-from interpolate.hybrids import one_at_a_time
+from interpolate.hybrids import single_knob_requests
 from interpolate.plan import DIRECTIONS
 from jobs import engine_settings as es
 from jobs.slurm_state import SlurmWatch, cluster_gres_types, sbatch_flags, sbatch_refusal
@@ -113,6 +113,22 @@ def failed_jobs(setup: Path) -> list[str]:
     return sorted({str(p.parent) for p in (setup / "work").rglob("error.*")})
 
 
+def finished_results(setup: Path, pair: str, confirm: bool, said: str, notes: Iterable[str] = ()) -> Path:
+    """The results.json a finished manager run left (the confirmation stage's, with `confirm`); a failed job or a
+    missing result is a one-line error (the manager exits 0 even when jobs failed). `said`: its last line;
+    `notes`: what the cluster said about jobs that ended abnormally."""
+    results = setup / "output" / "bisect" / pair / "results.json"
+    errors = failed_jobs(setup)
+    if errors or not results.exists():
+        detail = f"failed jobs: {', '.join(errors[:3])}" if errors else f"manager said: {said}"
+        detail += "".join(f"; {line}" for line in notes)
+        raise UserError(f"the bisection did not finish ({detail})", setup)
+    final = setup / "output" / "bisect" / f"{pair}_confirm" / "results.json" if confirm else results
+    if not final.exists():
+        raise UserError(f"the confirmation stage did not finish (manager said: {said})", setup)
+    return final
+
+
 def run_manager(sis: Path, setup: Path, watch: Callable[[], str | None] | None = None) -> str:
     """Run `sis m -r` without input; stop it when a job fails (an asynchronous config that awaits a failed
     job's output would wait forever) or when `watch` names a problem of the cluster (raised as a UserError).
@@ -146,7 +162,8 @@ def run_manager(sis: Path, setup: Path, watch: Callable[[], str | None] | None =
 @click.option("--engine", type=click.Choice(sorted(es.ENGINES)), default="local", show_default=True)
 @click.option("--knobs", "knob_list", help="Comma-separated knobs to switch together (default: each knob alone).")
 @click.option("--direction", type=click.Choice([*DIRECTIONS, "both"]), default="both", show_default=True)
-@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=None,
+              help="Seed replicates per hybrid (default 1); with --strategy, passed to strategies that take it.")
 @click.option("--baseline-seeds", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--rqmt", "rqmt_items", multiple=True, metavar="KEY=VALUE",
               help="Per-task requirements for training and scoring: cpu=, mem= (GB), gpu=, gpu_name=, time= (hours); "
@@ -162,16 +179,20 @@ def run_manager(sis: Path, setup: Path, watch: Callable[[], str | None] | None =
               help="An asynchronous second stage: this many more seeds for the hybrids that moved half the gap.")
 @click.option("--strategy", type=click.Choice(sorted(STRATEGIES)),
               help="An asynchronous workflow in which this strategy chooses the hybrids and seeds as the scores "
-                   "come in (instead of --knobs/--direction/--seeds).")
+                   "come in (instead of --knobs/--direction).")
+@click.option("--jobs", "parallel", type=click.IntRange(min=1), default=8, show_default=True,
+              help="With --strategy: trainings that may run at once on the cluster (its GPUs); each round of the "
+                   "strategy is up to this many trainings, submitted together.")
 @click.option("--dry-run", is_flag=True, help="Write the setup, print the jobs and the command; start nothing.")
 @context_options
 @environment_options
 @original_log_options
 @debug_option
-def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | None, direction: str, seeds: int,
+def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | None, direction: str,
+           seeds: int | None,
            baseline_seeds: int, rqmt_items: tuple[str, ...], runtime_log: str | None, engine_opts: str | None,
            node_down_timeout: float, vocab_file: str | None, refs: str | None, confirm_seeds: int,
-           strategy: str | None, dry_run: bool,
+           strategy: str | None, parallel: int, dry_run: bool,
            settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float, epochs: int | None,
            orig_env: str | None, start_env: str | None, orig_log: str | None, start_log: str | None) -> None:
     """Write a Sisyphus setup that bisects ORIG vs START, and start its manager.
@@ -200,20 +221,23 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     if strategy:
         if knob_list or direction != "both" or confirm_seeds:
             raise UserError("--strategy chooses the hybrids itself: leave out --knobs, --direction and --confirm-seeds")
+        if recognition is None:
+            raise UserError("--strategy needs test WERs: give --vocab and --refs")
         with tempfile.TemporaryDirectory() as scratch:  # the units are proven by writing hybrids: not kept
             found, _, _ = strategy_units(orig_path, start_path, Path(scratch), context,
                                          environment_knobs=environment_knobs)
         units = {name: sorted(knobs) for name, knobs in found.items()}
         requests = []
     else:
+        seeds = seeds or 1
         directions = directions_of(direction)
-        chosen = requests_from(knob_list, directions) or one_at_a_time(
+        chosen = requests_from(knob_list, directions) or single_knob_requests(
             diff_with_environments(diff_configs(*loaded, load_rules()), environments), directions)
         requests = [(sorted(r.knobs), r.direction) for r in chosen]
     if environments.active:  # before anything is written: each side's config in each environment it meets
         preflight(side_configs_in_environments(environments, None if strategy else requests,
                                                baseline_requirements(orig_path, start_path, context)))
-    plan = {"requests": requests, "seeds": seeds, "baseline_seeds": baseline_seeds, "epochs": epochs,
+    plan = {"requests": requests, "seeds": seeds, "baseline_seeds": baseline_seeds, "epochs": epochs, "jobs": parallel,
             "vocab": list(recognition.vocab) if recognition else [],
             "refs": recognition.ref_file if recognition else None,
             "data_env": data_env, "rqmt": es.join_rqmt(resources.train, site),
@@ -253,15 +277,7 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
             raise UserError(f"Slurm refuses the training jobs' requests: {refusal}", "--rqmt/--engine-opts")
         watch = SlurmWatch(setup, node_down_timeout, click.echo)
     said = run_manager(sis, setup, watch.poll if watch else None)
-    results = setup / "output" / "bisect" / pair / "results.json"
-    errors = failed_jobs(setup)
-    if errors or not results.exists():  # the manager exits 0 even when jobs failed
-        detail = f"failed jobs: {', '.join(errors[:3])}" if errors else f"manager said: {said}"
-        detail += "".join(f"; {line}" for line in (watch.ended.values() if watch else ()))
-        raise UserError(f"the bisection did not finish ({detail})", setup)
-    final = setup / "output" / "bisect" / f"{pair}_confirm" / "results.json" if confirm_seeds else results
-    if not final.exists():
-        raise UserError("the confirmation stage did not finish", setup)
+    final = finished_results(setup, pair, confirm_seeds > 0, said, watch.ended.values() if watch else ())
     for line in json.loads(final.read_text())["verdict"]:
         click.echo(line)
     click.echo(f"results: {final}")

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from common.atomic import write_atomic
 from common.errors import UserError
-from interpolate.plan import NOT_SWITCHABLE, HybridRequest, PlanError, plan_hybrid
+from interpolate.plan import HybridRequest, PlanError, plan_hybrid
 from interpolate.render import hybrid_file_name, render_hybrid
 from interpolate.units import Units, merge_units
 from interpolate.verify import round_trip_problems
-from knobs.diff import PairDiff, diff_configs
+from knobs.diff import NO_EFFECT, PairDiff, diff_configs
 from knobs.environment import EnvironmentKnob, config_only, environment_fields, switched_sides, with_environment_knobs
 from knobs.loader import LoadContext, LoadedConfig, load, load_pair
 from knobs.requirements import requirements_of
@@ -43,13 +43,13 @@ class HybridResult:
     requires: dict | None = None  # what the config needs from RETURNN (runner.probe.Requirements)
 
 
-def one_at_a_time(diff: PairDiff, directions: list[str]) -> list[HybridRequest]:
+def single_knob_requests(diff: PairDiff, directions: list[str]) -> list[HybridRequest]:
     """Every switchable knob alone (a coupled knob together with its partners), in each direction."""
     requests = []
     for direction in directions:
         seen: set[frozenset[str]] = set()
         for knob in diff.knobs:
-            if knob.name in NOT_SWITCHABLE:
+            if knob.name in NO_EFFECT:
                 continue
             group = frozenset({knob.name, *knob.coupled_with})
             if group not in seen:
@@ -64,7 +64,7 @@ def switch_units(orig: LoadedConfig, start: LoadedConfig, diff: PairDiff, out_di
     by code, or merged because RETURNN couples them), as proven by writing its knock-in hybrid. Knobs whose
     hybrid cannot be written are left out; their results say why."""
     results = [make_hybrid(orig, start, diff, r, out_dir, context, rules, merge_leaks=True)
-               for r in one_at_a_time(diff, ["knock-in"])]
+               for r in single_knob_requests(diff, ["knock-in"])]
     units = merge_units(frozenset(r.knobs) for r in results if r.status == "ok")
     return units, [r for r in results if r.status != "ok"]
 
@@ -189,7 +189,7 @@ def make_hybrids(orig_path: str, start_path: str, out_dir: Path, requests: list[
     orig, start = load_pair(orig_path, start_path, context)
     diff = with_environment_knobs(diff_configs(orig, start, rules), environment_knobs)
     merge_leaks = requests is None
-    requests = requests if requests is not None else one_at_a_time(diff, directions)
+    requests = requests if requests is not None else single_knob_requests(diff, directions)
     results = [make_hybrid(orig, start, diff, r, out_dir, context, rules, merge_leaks) for r in requests]
     return diff, _unique(results)
 

@@ -17,6 +17,7 @@ from typing import Any
 from common.errors import UserError
 from knobs.diff import (
     ABSENT,
+    NO_EFFECT,
     Change,
     Classifier,
     PairDiff,
@@ -33,7 +34,7 @@ from knobs.rules import RuleTable
 DIRECTIONS = ("knock-in", "knock-out")
 DELETE = "<config-bisect: delete>"  # same marker as interpolate/hybrid_runtime.py
 PER_EPOCH_PATHS = ("learning_rate", "pretrain.rebuild")
-NOT_SWITCHABLE = frozenset({"runtime"})
+NOT_SWITCHABLE = NO_EFFECT  # the name bisect_cli/plan_cmd.py imports (until its rewrite, issue 12)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def validate_request(diff: PairDiff, request: HybridRequest) -> None:
         raise PlanError(f"no such knob: {', '.join(unknown)} (the pair differs in: {', '.join(sorted(names))})")
     for name in sorted(request.knobs):
         knob = diff.knob(name)
-        if name in NOT_SWITCHABLE:
+        if name in NO_EFFECT:
             raise PlanError(f"knob {name} has no effect on results and is never switched")
         missing = sorted(set(knob.coupled_with) - set(request.knobs))
         if missing:

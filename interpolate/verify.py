@@ -3,14 +3,14 @@ exactly the others (runtime settings aside)."""
 
 from __future__ import annotations
 
-from interpolate.plan import NOT_SWITCHABLE, HybridRequest
-from knobs.diff import PairDiff, diff_configs
+from interpolate.plan import HybridRequest
+from knobs.diff import NO_EFFECT, PairDiff, diff_configs
 from knobs.loader import LoadedConfig
 from knobs.rules import RuleTable
 
 
 def _knob_names(diff: PairDiff) -> set[str]:
-    return {k.name for k in diff.knobs} - NOT_SWITCHABLE
+    return {k.name for k in diff.knobs} - NO_EFFECT
 
 
 def _describe(diff: PairDiff, names: set[str]) -> str:
@@ -32,7 +32,7 @@ def round_trip_problems(hybrid: LoadedConfig, base: LoadedConfig, donor: LoadedC
     want = set(request.knobs)
     leaked = _knob_names(vs_base) - want
     missing = want - _knob_names(vs_base)
-    kept = _knob_names(vs_donor) - (all_knobs - want - NOT_SWITCHABLE)
+    kept = _knob_names(vs_donor) - (all_knobs - want - NO_EFFECT)
     if leaked:
         problems.append(f"differs from its base ({request.base_side}) in knobs it should not switch: "
                         + _describe(vs_base, leaked))

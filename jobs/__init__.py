@@ -1,1 +1,3 @@
-"""Sisyphus jobs of a bisection (needs RWTH Sisyphus; nothing else in config-bisect imports this package)."""
+"""A bisection as a Sisyphus graph. `jobs.plan` (what to train) and `jobs.gather` (results from finished scores)
+are plain Python; `jobs.bisect_jobs` (the Job classes) and `jobs.graph` (the wiring) need RWTH Sisyphus. This
+package imports none of them: nothing outside `jobs/` imports Sisyphus."""

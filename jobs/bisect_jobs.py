@@ -1,10 +1,11 @@
 """Sisyphus jobs of a bisection: write a hybrid, train it, recognize and score it, gather the results.
 
 In the style of i6_core: small jobs, explicit outputs, hashed inputs, `tasks()` yielding named tasks with
-`rqmt`. Task bodies call the same step functions as the local runner (`interpolate.hybrids`,
-`runner.steps`, `runner.summary`). Hashes depend on what changes results (config content, knobs, seed,
+`rqmt`. Task bodies call the same functions as the local runner (`interpolate.hybrids`, `runner.steps`,
+`jobs.gather` with `runner.results`). Hashes depend on what changes results (config content, knobs, seed,
 epochs, scorer settings), not on paths or rqmt: inputs are `tk.Path`s whose hash is their file's content
-hash (see `jobs.graph.content_path`), and data locations and requirements are left out of the hash.
+hash (see `jobs.graph.content_path`), and data locations and requirements are left out of the hash
+(`jobs.plan.hashed_args`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from sisyphus import Job, Task, tk
 
 from common.atomic import write_atomic
 from jobs.engine_settings import DEFAULT_RQMT, join_rqmt
+from jobs.plan import hashed_args
 
-_NOT_HASHED = ("data_env", "rqmt")
 # signals that stop a training from outside; a crash (SIGSEGV, SIGABRT) is a failed training
 _STOPPED_FROM_OUTSIDE = (signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGHUP)
 
@@ -32,7 +33,7 @@ class _BisectJob(Job):
 
     @classmethod
     def hash(cls, parsed_args: dict[str, Any]) -> str:
-        return super().hash({k: v for k, v in parsed_args.items() if k not in _NOT_HASHED})
+        return super().hash(hashed_args(parsed_args))
 
 
 class _ReturnnJob(_BisectJob):
@@ -156,23 +157,13 @@ class RecognizeScoreJob(_ReturnnJob):
 
         trained = json.loads(Path(self.train_result.get_path()).read_text())
         work = Path(self.out_hyp.get_path()).parent.parent / "work"
-        model = Path(self.train_dir.get_path()) / steps.MODEL
-        hyp = steps.recognize(self.config.get_path(), work, trained["final_epoch"], list(self.vocab),
-                              extra_args=self.extra_args, env=self.data_env, model=model,
-                              environment=self.environment(), timeout=None)
+        hyp, scored = steps.recognize_and_score(self.config.get_path(), work, self.train_dir.get_path(),
+                                                trained["final_epoch"], list(self.vocab), self.refs.get_path(),
+                                                extra_args=self.extra_args, env=self.data_env,
+                                                environment=self.environment(), timeout=None)
         shutil.copyfile(hyp, self.out_hyp.get_path())
-        scored = steps.score(hyp, self.refs.get_path())
         payload = {**scored.to_json(), "seed_result": trained}
         write_atomic(self.out_score.get_path(), json.dumps(payload, indent=1) + "\n")
-
-
-def read_score(path: str) -> dict[str, Any]:
-    """A score file (RecognizeScoreJob) or, without references, a training result read as one: the best dev
-    score in % stands in for the WER."""
-    score = json.loads(Path(path).read_text())
-    if "wer" not in score:
-        score = {"wer": 100 * score["best_dev"]["value"], "segments": [], "seed_result": score}
-    return score
 
 
 class GatherResultsJob(_BisectJob):
@@ -183,9 +174,9 @@ class GatherResultsJob(_BisectJob):
 
     def __init__(self, entries: list[dict[str, Any]], title: str = "config-bisect", finding: dict | None = None,
                  environments: dict[str, Any] | None = None):
-        """:param entries: [{"label", "info" (WriteHybridJob.out_info or None), optionally "knobs" and "direction"
-            (a hybrid that switches environment knobs), "runs": [{"seed", "score", "learning_rates"[,
-            "environment" (its spec)]}]}]
+        """:param entries: [{"label", "config", "info" (WriteHybridJob.out_info or None), optionally "knobs" and
+            "direction" (a hybrid that switches environment knobs), "runs": [{"seed", "score"[, "environment" (its
+            spec)]}]}] (see `jobs.gather.gathered_runs`)
         :param finding: a strategy's answer (`Finding.to_json()`), if any
         :param environments: `PairEnvironments.report(...)`: results.json gets an `environments` section"""
         self.entries, self.title, self.finding, self.environments = entries, title, finding, environments
@@ -197,48 +188,18 @@ class GatherResultsJob(_BisectJob):
         yield Task("run", mini_task=True)
 
     def run(self) -> None:
-        from artefacts.curves import read_curve
-        from attribution.report import write_report
-        from attribution.strategies import Finding
-        from runner.environment_facts import section_from_report
-        from runner.local import JobResult
-        from runner.summary import label_runs, summarize, to_json, verdict
+        from jobs.gather import gather_results
 
-        labels: dict[str, tuple[list[str], str | None]] = {}
-        results, curves = [], []
-        for entry in self.entries:
-            label, knobs, direction = entry["label"], [], None
-            if entry.get("info") is not None:
-                info = json.loads(Path(entry["info"].get_path()).read_text())
-                label, knobs, direction = info["id"], info["knobs"], info["direction"]
-            if "knobs" in entry:  # environment knobs switched too
-                knobs, direction = sorted({*knobs, *entry["knobs"]}), entry["direction"]
-                label = f"{direction}:{'+'.join(knobs)}"
-            labels[label] = (knobs, direction)
-            for run in entry["runs"]:
-                score = read_score(run["score"].get_path())
-                results.append(JobResult(label, score["seed_result"]["work_dir"], run["seed"], "", "ok",
-                                         wer=score["wer"], segments=score["segments"],
-                                         environment=score["seed_result"].get("environment"),
-                                         environment_spec=run.get("environment")))
-                if run["seed"] == 1:
-                    curve = read_curve(run["learning_rates"].get_path(), "dev_error")
-                    curve.label = f"{label} seed 1"
-                    curves.append(curve)
-        summaries = summarize(results, labels)
-        lines = verdict(summaries)
-        finding = None if self.finding is None else Finding.from_json(self.finding)
-        if finding is not None:
-            lines += finding.summary()
-        section = section_from_report(self.environments, results) if self.environments else None
-        if section:
-            lines += section["warnings"] + section["original"]
-        payload = {"hybrids": to_json(summaries), "verdict": lines, "strategy": self.finding,
-                   "runs": [{"label": r.label, "seed": r.seed, "wer": r.wer} for r in results],
-                   **({"environments": section} if section else {})}
-        write_atomic(self.out_results.get_path(), json.dumps(payload, indent=1) + "\n")
-        table = [f"{s.label}: {s.wer_mean:.2f} ± {s.wer_std:.2f} % WER over {s.runs} seeds" for s in summaries
-                 if s.wer_mean is not None]
-        write_atomic(self.out_report.get_path(), "\n".join(table + [""] + lines) + "\n")
-        write_report(Path(self.out_report_dir.get_path()), label_runs(results, labels), curves, self.title, finding,
-                     section)
+        gather_results(_with_paths(self.entries), Path(self.out_results.get_path()), Path(self.out_report.get_path()),
+                       Path(self.out_report_dir.get_path()), self.title, self.finding, self.environments)
+
+
+def _with_paths(value: Any) -> Any:
+    """`value` with every `tk.Path` replaced by its path (a string)."""
+    if isinstance(value, tk.Path):
+        return value.get_path()
+    if isinstance(value, dict):
+        return {k: _with_paths(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_with_paths(v) for v in value]
+    return value

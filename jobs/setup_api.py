@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from
 from common.atomic import write_atomic
-from interpolate.hybrids import one_at_a_time
+from interpolate.hybrids import single_knob_requests
 from jobs import engine_settings as es
 from knobs import LoadContext, diff_configs, load_pair, load_rules
 
@@ -74,7 +74,7 @@ def add_bisection(prefix: str, orig: Any, start: Any, *, name: str | None = None
     data_env, recognition = recognition_setup(orig_path, start_path, vocab, refs)
     loaded = load_pair(orig_path, start_path, context)
     directions = directions_of(direction)
-    chosen = requests_from(",".join(knobs) if knobs else None, directions) or one_at_a_time(
+    chosen = requests_from(",".join(knobs) if knobs else None, directions) or single_knob_requests(
         diff_configs(*loaded, load_rules()), directions)
     resources = es.pair_requests(loaded, rqmt or {}, epochs, es.runtime_from_log(runtime_log) if runtime_log else None,
                                  None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from common.errors import UserError
@@ -26,8 +28,19 @@ def _config_files(folder: Path) -> dict[str, Path]:
             if p.is_file() and p.suffix in CONFIG_SUFFIXES and not p.name.startswith(".")}
 
 
-def pair_paths(orig_arg: str, start_arg: str) -> list[tuple[Path, Path]]:
-    """(orig file, start file) pairs; folders pair their same-named config files."""
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def unpaired_notes(orig: Path, start: Path, only_orig: list[str], only_start: list[str]) -> list[str]:
+    """One line per side that holds config files without a same-named partner (they are not compared)."""
+    return [f"note: only in {folder}, not compared (no same-named file in {other}): {', '.join(names)}"
+            for folder, other, names in ((orig, start, only_orig), (start, orig, only_start)) if names]
+
+
+def pair_paths(orig_arg: str, start_arg: str, note: Callable[[str], None] = _to_stderr) -> list[tuple[Path, Path]]:
+    """(orig file, start file) pairs; folders pair their same-named config files, and `note` is told about the
+    files of either folder that have no partner (default: a line on stderr)."""
     orig, start = resolve_side(orig_arg), resolve_side(start_arg)
     if orig.is_file() and start.is_file():
         return [(orig, start)]
@@ -36,5 +49,8 @@ def pair_paths(orig_arg: str, start_arg: str) -> list[tuple[Path, Path]]:
         common = sorted(set(files_o) & set(files_s))
         if not common:
             raise UserError(f"no same-named config files in {orig} and {start}", start)
+        for line in unpaired_notes(orig, start, sorted(set(files_o) - set(files_s)),
+                                   sorted(set(files_s) - set(files_o))):
+            note(line)
         return [(files_o[name], files_s[name]) for name in common]
     raise UserError("ORIG and START must both be files or both be folders", f"{orig} / {start}")

@@ -1,8 +1,10 @@
-"""Run (config, seed) jobs on one machine: parallel, resumable, one folder per job named by content hash.
+"""Run (config, seed) jobs on one machine: parallel, resumable, one folder per training named by content hash.
 
-A job folder holds `result.json` once the job has finished (trained and scored, or failed with its
-reason); a folder without it is an interrupted job and is started afresh. A lock file keeps a second
-runner off the same work folder.
+A job folder `WORK/jobs/<key>` holds `result.json` once its training has finished (or failed with its reason);
+each way of scoring it (vocabulary, references, recognition arguments) has its own folder `scored/<key>` inside,
+with its own `result.json`. A folder without `result.json` is interrupted work and is started afresh; a finished
+training is scored again without training again when the references change. A lock file keeps a second runner
+off the same work folder.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import json
 import os
 import shutil
 import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import IO
 
 from common.atomic import write_atomic
 from common.errors import UserError
@@ -25,8 +29,11 @@ from knobs.requirements import Requirements
 from runner import steps
 from runner.environment import Environment
 from runner.preflight import preflight
+from runner.settings import RunSettings
 
-RUNNER_VERSION = 1
+RUNNER_VERSION = 3  # 3: trainings keyed by the data environment too, each scoring in a folder of its own
+ORPHAN_STOP_SECONDS = 10.0
+RESULT = "result.json"
 
 
 @dataclass(frozen=True)
@@ -38,22 +45,17 @@ class Job:
     environment: Environment | None = None  # None: the tool's own Python and RETURNN
     requires: Requirements | None = None  # checked against the environment before the batch starts
 
-    @property
-    def key(self) -> str:
-        """Content hash: the config text, seed, epochs, runner version and a non-default environment decide the
-        result."""
-        text = Path(self.config).read_bytes()
-        parts = [hashlib.sha256(text).hexdigest(), self.seed, self.epochs, RUNNER_VERSION]
-        environment_key = self.environment.training_key() if self.environment else None
-        payload = json.dumps(parts + [environment_key] if environment_key else parts)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
-
-@dataclass
-class Recognition:
-    vocab: list[str]
-    ref_file: str
-    extra_args: tuple[str, ...] = ()
+def job_key(job: Job, data_env: Mapping[str, str]) -> str:
+    """Content hash of every input that changes a training: the config text, seed, epochs, a non-default
+    environment and the data environment variables. Paths and labels do not count: one training under two labels
+    is one job. How it is scored has a key of its own (`Recognition.key`)."""
+    parts: list[object] = [hashlib.sha256(Path(job.config).read_bytes()).hexdigest(), job.seed, job.epochs,
+                           RUNNER_VERSION, dict(sorted(data_env.items()))]
+    environment_key = job.environment.training_key() if job.environment else None
+    if environment_key:
+        parts.append(environment_key)
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -61,8 +63,8 @@ class JobResult:
     label: str
     config: str
     seed: int
-    key: str
-    status: str  # "ok" | "failed"
+    key: str  # the training's (its folder WORK/jobs/<key>)
+    status: str  # "ok" | "failed" (the training, or its scoring)
     reason: str | None = None
     log: str | None = None
     wer: float | None = None
@@ -73,98 +75,180 @@ class JobResult:
     reused: bool = False
     environment: dict | None = None  # the facts RETURNN's log states (artefacts.training_log)
     environment_spec: dict | None = None  # the environment it was started in (runner.environment spec)
+    train_dir: str | None = None  # RETURNN's training folder (learning-rate file, checkpoints)
+    final_epoch: int | None = None  # of the checkpoint that is scored
+    score_key: str | None = None  # how it was scored (Recognition.key); None: not scored (no references)
+
+    @classmethod
+    def from_json(cls, data: dict) -> JobResult:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 class WorkdirLock:
-    """An exclusive lock on WORKDIR; a second runner refuses with the holder's pid."""
+    """An exclusive lock on WORKDIR; a second runner refuses with the holder's pid.
+
+    Re-entrant within one process: a command holds it from its first write to its last, and the runner it calls
+    takes it again without letting go in between."""
+
+    _held: dict[Path, list] = {}  # lock file -> [open handle, depth]
+    _guard = threading.Lock()
 
     def __init__(self, work_dir: Path):
-        self.path = work_dir / ".lock"
-        self.handle = None
+        self.path = Path(os.path.abspath(work_dir)) / ".lock"
 
     def __enter__(self) -> WorkdirLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.path, "a+")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.handle.seek(0)
-            holder = self.handle.read().strip() or "?"
-            self.handle.close()
-            raise UserError(f"another config-bisect run (pid {holder}) is using this work folder",
-                            self.path.parent) from None
-        self.handle.seek(0)
-        self.handle.truncate()
-        self.handle.write(str(os.getpid()))
-        self.handle.flush()
+        with self._guard:
+            if self.path in self._held:
+                self._held[self.path][1] += 1
+                return self
+            self._held[self.path] = [self._acquire(), 1]
         return self
 
+    def _acquire(self) -> IO[str]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise UserError(f"another config-bisect run (pid {holder}) is using this work folder",
+                            self.path.parent) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        return handle
+
     def __exit__(self, *exc) -> None:
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
+        with self._guard:
+            entry = self._held[self.path]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._held[self.path]
+                fcntl.flock(entry[0], fcntl.LOCK_UN)
+                entry[0].close()
+
+
+def process_running(pid: int) -> bool:
+    """Alive and not a zombie (a killed orphan stays a zombie until its new parent reaps it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _stop_orphan(job_dir: Path) -> None:
-    """A killed runner may leave its RETURNN child running: stop it before the job starts again."""
+    """A killed runner may leave its RETURNN child running: stop it (and wait until it is gone) before the job
+    starts again in the same folder."""
     pid_file = job_dir / steps.PID_FILE
-    if not pid_file.exists():
-        return
     try:
         pid = int(pid_file.read_text())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        if b"returnn" in cmdline and str(job_dir).encode() in Path(f"/proc/{pid}/cwd").resolve().as_posix().encode():
-            os.kill(pid, signal.SIGKILL)
+        cwd = Path(f"/proc/{pid}/cwd").resolve()
     except (ValueError, OSError):
-        pass
+        return
+    if (b"returnn" not in cmdline and b"rnn.py" not in cmdline) or cwd != job_dir.resolve():
+        return  # the pid was reused by an unrelated process
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        return
+    deadline = time.monotonic() + ORPHAN_STOP_SECONDS
+    while process_running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
-def run_job(job: Job, work_dir: Path, recognition: Recognition | None, env: dict[str, str],
-            retry_failed: bool = False) -> JobResult:
-    job_dir = work_dir / "jobs" / job.key
-    result_file = job_dir / "result.json"
-    if result_file.exists():
-        done = JobResult(**{**json.loads(result_file.read_text()), "reused": True})
-        if done.status == "ok" or not retry_failed:
-            return done
-    if job_dir.exists():  # interrupted earlier: start it afresh
-        _stop_orphan(job_dir)
-        shutil.rmtree(job_dir)
-    job_dir.mkdir(parents=True)
-    write_atomic(job_dir / "job.json", json.dumps(asdict(job), indent=1) + "\n")
-    start = time.monotonic()
-    trained = steps.train(job.config, job_dir, job.seed, job.epochs, env=env, environment=job.environment)
-    result = JobResult(job.label, job.config, job.seed, job.key, trained.status, trained.reason, trained.log,
-                       best_dev=trained.best_dev, train_seconds=trained.seconds, environment=trained.environment,
-                       environment_spec=job.environment.spec() if job.environment else None)
-    if trained.status == "ok" and recognition is not None:
-        try:
-            hyp = steps.recognize(job.config, job_dir, trained.final_epoch, recognition.vocab,
-                                  extra_args=recognition.extra_args, env=env, environment=job.environment)
-            scored = steps.score(hyp, recognition.ref_file, job_dir / "score.json")
-            result.wer, result.segments = scored.wer, [asdict(s) for s in scored.segments]
-        except (RuntimeError, UserError) as exc:
-            result.status, result.reason = "failed", f"recognition: {exc}"
-    result.seconds = round(time.monotonic() - start, 2)
-    write_atomic(result_file, json.dumps(asdict(result), indent=1) + "\n")
+def _finished(result_file: Path, retry_failed: bool) -> dict | None:
+    """What a finished step left in `result_file` (None: not finished, or failed and to be retried)."""
+    if not result_file.exists():
+        return None
+    done = json.loads(result_file.read_text())
+    return done if done["status"] == "ok" or not retry_failed else None
+
+
+def _fresh_folder(folder: Path) -> None:
+    """An empty `folder` for a step: what an interrupted (or retried) run left there is removed, and a RETURNN
+    process it orphaned is stopped first."""
+    if folder.exists():
+        _stop_orphan(folder)
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+
+
+def run_job(job: Job, key: str, settings: RunSettings) -> JobResult:
+    """Train one job in `WORK/jobs/<key>` and, with `settings.recognition`, score it in its `scored/<key>` folder.
+    Finished steps are reused (failed ones too unless `settings.retry_failed`): other references re-score a
+    finished training without training it again."""
+    job_dir = settings.work / "jobs" / key
+    trained = _finished(job_dir / RESULT, settings.retry_failed)
+    if trained is not None:
+        result = JobResult.from_json({**trained, "reused": True})
+    else:
+        result = _train(job, key, job_dir, settings)
+    if result.status == "ok" and settings.recognition is not None:
+        _score(result, job, job_dir, settings)
     return result
 
 
-def run_jobs(jobs: list[Job], work_dir: Path, recognition: Recognition | None, env: dict[str, str],
-             parallel: int, on_done: Callable[[JobResult], None] | None = None,
-             retry_failed: bool = False) -> list[JobResult]:
-    """Run all jobs (finished ones are reused; failed ones too unless `retry_failed`); results in job order.
-    Before anything starts, each environment is probed and every job's config checked against it."""
+def _train(job: Job, key: str, job_dir: Path, settings: RunSettings) -> JobResult:
+    _fresh_folder(job_dir)
+    write_atomic(job_dir / "job.json", json.dumps({**asdict(job), "key": key, "data_env": settings.data_env},
+                                                  indent=1) + "\n")
+    trained = steps.train(job.config, job_dir, job.seed, job.epochs, env=settings.data_env,
+                          environment=job.environment)
+    result = JobResult(job.label, job.config, job.seed, key, trained.status, trained.reason, trained.log,
+                       best_dev=trained.best_dev, train_seconds=trained.seconds, seconds=trained.seconds,
+                       environment=trained.environment,
+                       environment_spec=job.environment.spec() if job.environment else None,
+                       train_dir=str(job_dir), final_epoch=trained.final_epoch)
+    write_atomic(job_dir / RESULT, json.dumps(asdict(result), indent=1) + "\n")
+    return result
+
+
+def _score(result: JobResult, job: Job, job_dir: Path, settings: RunSettings) -> None:
+    """Recognize and score a finished training (or reuse its scoring): sets the result's WER and segments, or
+    its failure."""
+    recognition = settings.recognition
+    result.score_key = recognition.key()
+    score_dir = job_dir / "scored" / result.score_key
+    scored = _finished(score_dir / RESULT, settings.retry_failed)
+    if scored is None:
+        _fresh_folder(score_dir)
+        write_atomic(score_dir / "scoring.json", json.dumps(asdict(recognition), indent=1) + "\n")
+        start = time.monotonic()
+        scored = {"status": "ok", "reason": None, "wer": None, "segments": []}
+        try:
+            _, score = steps.recognize_and_score(job.config, score_dir, job_dir, result.final_epoch,
+                                                 list(recognition.vocab), recognition.ref_file,
+                                                 extra_args=recognition.extra_args, env=settings.data_env,
+                                                 environment=job.environment)
+            scored.update(wer=score.wer, segments=[asdict(s) for s in score.segments])
+        except (RuntimeError, UserError) as exc:
+            scored.update(status="failed", reason=f"recognition: {exc}")
+        scored["seconds"] = round(time.monotonic() - start, 2)
+        write_atomic(score_dir / RESULT, json.dumps(scored, indent=1) + "\n")
+    result.seconds = round((result.train_seconds or 0) + scored["seconds"], 2)
+    result.status, result.reason = scored["status"], scored["reason"] or result.reason
+    result.wer, result.segments = scored["wer"], scored["segments"]
+
+
+def run_jobs(jobs: list[Job], settings: RunSettings,
+             on_done: Callable[[JobResult], None] | None = None) -> list[JobResult]:
+    """Run all jobs (`settings.parallel` at once; finished ones are reused); results in job order. Before anything
+    starts, each environment is probed and every job's config checked against it."""
     preflight(jobs)
-    with WorkdirLock(work_dir):
+    with WorkdirLock(settings.work):
         # jobs with one key are one training (e.g. an environment hybrid of a pair with one config file is
         # the baseline of the other side): run once, reported under each label
         by_key: dict[str, list[Job]] = {}
         for job in jobs:
-            by_key.setdefault(job.key, []).append(job)
+            by_key.setdefault(job_key(job, settings.data_env), []).append(job)
         results: dict[Job, JobResult] = {}
-        with ThreadPoolExecutor(max_workers=parallel) as pool:
-            futures = {pool.submit(run_job, same[0], work_dir, recognition, env, retry_failed): same
-                       for same in by_key.values()}
+        with ThreadPoolExecutor(max_workers=settings.parallel) as pool:
+            futures = {pool.submit(run_job, same[0], key, settings): same for key, same in by_key.items()}
             try:
                 for future in as_completed(futures):
                     done = future.result()

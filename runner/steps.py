@@ -199,6 +199,17 @@ def recognize(config: str | Path, work_dir: str | Path, epoch: int, vocab: list[
     return hyp
 
 
+def recognize_and_score(config: str | Path, work_dir: str | Path, train_dir: str | Path, epoch: int,
+                        vocab: list[str], ref_file: str | Path, extra_args: tuple[str, ...] = (),
+                        env: dict[str, str] | None = None, timeout: float | None = 1800.0,
+                        environment: Environment | None = None) -> tuple[Path, ScoreResult]:
+    """Recognize the test split in `work_dir` with the checkpoint of `epoch` that training left in `train_dir`,
+    and score it against `ref_file`: (the hypotheses file, the score, also written to `work_dir/score.json`)."""
+    hyp = recognize(config, work_dir, epoch, vocab, extra_args=extra_args, env=env, timeout=timeout,
+                    model=Path(train_dir).resolve() / MODEL, environment=environment)
+    return hyp, score(hyp, ref_file, Path(work_dir) / "score.json")
+
+
 def score(hyp_file: str | Path, ref_file: str | Path, out_file: str | Path | None = None) -> ScoreResult:
     result = score_files(hyp_file, ref_file)
     if out_file is not None:

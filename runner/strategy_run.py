@@ -1,4 +1,4 @@
-"""A strategy's `evaluate(hybrids, seeds)` on this machine: hybrids written and proven once, each (hybrid, seed)
+"""A strategy's `evaluate(requests)` on this machine: hybrids written and proven once, each (hybrid, seed)
 trained and scored by the local runner.
 
 Finished jobs are reused (their folders are named by content hash), and the strategies are deterministic
@@ -8,7 +8,6 @@ given the WERs, so rerunning an interrupted bisection replays the same questions
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from attribution.strategies import SeedNumbers
 from common.errors import UserError
@@ -16,24 +15,19 @@ from interpolate.hybrids import HybridResult
 from interpolate.plan import HybridRequest
 from interpolate.units import Units, request_for
 from knobs.requirements import Requirements
-from runner.local import Job, JobResult, Recognition, run_jobs
-from runner.pair_environments import PairEnvironments
+from runner.local import Job, JobResult, run_jobs
+from runner.settings import RunSettings
 
 
 class LocalEvaluate:
-    """Callable `evaluate(hybrids, seeds)`: per hybrid (the units at start's value), `seeds` new seeds."""
+    """Callable `evaluate(requests)`: one round; per (hybrid, count) (the units at start's value), `count` new
+    seeds."""
 
-    def __init__(self, orig: str, start: str, units: Units, write_hybrid: Callable[[HybridRequest], HybridResult],
-                 work: Path, recognition: Recognition, env: dict[str, str], parallel: int, epochs: int | None,
-                 retry_failed: bool = False, on_done: Callable[[JobResult], None] | None = None,
-                 environments: PairEnvironments | None = None, requires: dict[str, Requirements] | None = None):
-        """`environments`: the sides' environments (a hybrid's comes from its environment knobs); `requires`:
-        what orig's and start's configs need from RETURNN (checked before each batch)."""
-        self.orig, self.start, self.units = orig, start, units
-        self.environments, self.requires = environments, dict(requires or {})
-        self.write_hybrid = write_hybrid
-        self.work, self.recognition, self.env = work, recognition, env
-        self.parallel, self.epochs, self.retry_failed, self.on_done = parallel, epochs, retry_failed, on_done
+    def __init__(self, settings: RunSettings, units: Units, write_hybrid: Callable[[HybridRequest], HybridResult],
+                 on_done: Callable[[JobResult], None] | None = None):
+        """`settings.environments`: the sides' environments (a hybrid's comes from its environment knobs);
+        `settings.requires`: what orig's and start's configs need from RETURNN (checked before each batch)."""
+        self.settings, self.units, self.write_hybrid, self.on_done = settings, units, write_hybrid, on_done
         self.seeds = SeedNumbers()
         self.written: dict[HybridRequest, HybridResult] = {}
         self.labels: dict[str, tuple[list[str], str | None]] = {"orig": ([], None), "start": ([], None)}
@@ -44,7 +38,7 @@ class LocalEvaluate:
         written (and proven) on first use."""
         request = request_for(hybrid, self.units)
         if request is None:
-            return ("orig", self.orig, None) if not hybrid else ("start", self.start, None)
+            return ("orig", str(self.settings.orig), None) if not hybrid else ("start", str(self.settings.start), None)
         if request not in self.written:
             self.written[request] = self.write_hybrid(request)
         written = self.written[request]
@@ -55,23 +49,21 @@ class LocalEvaluate:
 
     def _job(self, label: str, config: str, seed: int, written: HybridResult | None) -> Job:
         direction, sides = (None, None) if written is None else (written.direction, written.environment)
-        environment = self.environments.for_job(label, direction, sides) if self.environments else None
-        requires = self.requires.get(label) if written is None else Requirements.from_json(written.requires)
-        return Job(label, config, seed, self.epochs, environment, requires)
+        environment = self.settings.environments.for_job(label, direction, sides)
+        requires = self.settings.requires.get(label) if written is None else Requirements.from_json(written.requires)
+        return Job(label, config, seed, self.settings.epochs, environment, requires)
 
-    def __call__(self, hybrids: list[frozenset[str]], seeds: int) -> list[list[JobResult]]:
-        jobs: list[list[Job]] = []
-        for hybrid in hybrids:
-            label, config, written = self.config_of(hybrid)
-            jobs.append([self._job(label, config, seed, written) for seed in self.seeds.take(hybrid, seeds)])
+    def jobs_of(self, hybrid: frozenset[str], seeds: int) -> list[Job]:
+        """The next `seeds` seeds of a hybrid as jobs (its hybrid config written on first use)."""
+        label, config, written = self.config_of(hybrid)
+        return [self._job(label, config, seed, written) for seed in self.seeds.take(hybrid, seeds)]
+
+    def __call__(self, requests: list[tuple[frozenset[str], int]]) -> list[list[JobResult]]:
+        """One round: per (hybrid, count), `count` new seeds trained at once; a failed training's result has no
+        WER (the strategy goes on without it)."""
+        jobs = [self.jobs_of(hybrid, count) for hybrid, count in requests]
         flat = [job for group in jobs for job in group]
-        done = run_jobs(flat, self.work, self.recognition, self.env, self.parallel, self.on_done, self.retry_failed)
+        done = run_jobs(flat, self.settings, self.on_done)
         self.results += done
-        failed = [r for r in done if r.status != "ok" or r.wer is None]
-        if failed:
-            r = failed[0]
-            raise UserError(f"{r.label} seed {r.seed} failed: {r.reason} (log: {r.log}); the strategy needs its WER "
-                            f"(fix the cause, then rerun with --retry-failed: finished trainings are kept)", self.work)
         by_job = dict(zip(flat, done, strict=True))
         return [[by_job[job] for job in group] for group in jobs]
-

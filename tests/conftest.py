@@ -1,4 +1,5 @@
-"""Shared test helpers: paths to the shared fixtures and a writer for small configs."""
+"""Shared test helpers: paths to the shared fixtures, a writer for small configs, and the feed-forward pair with a
+real gap with its local run (shared by the run, strategy and Sisyphus tests)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,28 @@ def write_config(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def ff_pair(tmp_path_factory) -> tuple[Path, Path, Path, Path]:
+    """orig learns, start cannot (learning rate ~0); they also differ in L2 and dropout (tests/ff_pair.py):
+    (orig, start, vocab, refs)."""
+    from demo.task import ensure_demo_data
+    from tests.ff_pair import TINY, write_pair
+
+    data = ensure_demo_data(tmp_path_factory.mktemp("ff-data"), TINY)
+    return write_pair(tmp_path_factory.mktemp("ff-pair"), data)
+
+
+@pytest.fixture(scope="session")
+def ff_fixed_run(ff_pair, tmp_path_factory):
+    """`run` of the ff pair with FIXED_PLAN, then the same command again: (work folder, first, second result)."""
+    from click.testing import CliRunner
+
+    from bisect_cli.main import cli
+    from tests.ff_pair import FIXED_PLAN
+
+    orig, start, vocab, refs = ff_pair
+    work = tmp_path_factory.mktemp("ff-run")
+    args = ["run", str(orig), str(start), "-o", str(work), *FIXED_PLAN, "--vocab", str(vocab), "--refs", str(refs)]
+    return work, CliRunner().invoke(cli, args), CliRunner().invoke(cli, args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attribution.report import LabelRuns, knob_effects
+from attribution.effects import LabelRuns, knob_effects
 from attribution.scenario import parse_scenario
 from attribution.simulator import SEGMENT_WORDS, Simulator
 from attribution.statistics import (
@@ -62,8 +62,8 @@ def test_knob_effect_intervals_cover_the_simulated_truth():
             return LabelRuns(name, list(chosen), direction, [r.wer for r in runs],
                              [r.segment_errors for r in runs], words)
 
-        _, effects, _ = knob_effects([label("orig", orig_runs, None), label("start", start_runs, None),
-                                      label("knock-in:pretrain", knock_in, "knock-in", ["pretrain"])])
+        effects = knob_effects([label("orig", orig_runs, None), label("start", start_runs, None),
+                                label("knock-in:pretrain", knock_in, "knock-in", ["pretrain"])]).effects
         covered += effects[0].interval.low <= 2.0 <= effects[0].interval.high
     assert covered >= 0.92 * trials  # nominal 95 %; the bootstrap alone (no seed variance) covers about 90 %
 
@@ -80,6 +80,6 @@ def test_verdict_sentences():
     assert "not distinguishable from noise" in text and "runs per side would decide" in text
     strong = difference_interval([17.5, 17.4, 17.6], [21.5, 21.6, 21.4])
     assert verdict("pretrain", strong, strong, 0.1).startswith("pretrain explains 4.00 ± ")
-    assert verdict("pretrain", strong, strong, 0.1).endswith("of the 4.00 gap")
+    assert verdict("pretrain", strong, strong, 0.1).endswith("of the 4.00 gap (100 %)")
     against = difference_interval([21.5, 21.6, 21.4], [17.5, 17.4, 17.6])
     assert verdict("optimizer", against, strong, 0.1).startswith("optimizer works against the gap: -4.00 ± ")

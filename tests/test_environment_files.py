@@ -22,7 +22,8 @@ from runner.environment import (
     process_env,
     returnn_command,
 )
-from runner.local import Job, run_jobs
+from runner.local import Job, job_key, run_jobs
+from runner.settings import RunSettings
 from tests.conftest import PROJECT_ROOT
 
 ORIG = PROJECT_ROOT / "configs" / "orig" / "demo_ctc.config"
@@ -140,12 +141,15 @@ def test_compose_takes_each_field_from_its_side():
 
 
 def test_job_key_keeps_the_default_and_separates_environments():
-    default = Job("orig", str(ORIG), 1, 2)
-    assert Job("orig", str(ORIG), 1, 2, default_environment()).key == default.key  # earlier work folders reused
+    def key(job: Job) -> str:
+        return job_key(job, {})
+
+    default = key(Job("orig", str(ORIG), 1, 2))
+    assert key(Job("orig", str(ORIG), 1, 2, default_environment())) == default  # the default adds nothing
     old = Environment(default_environment().python, "/somewhere/returnn")
-    assert Job("orig", str(ORIG), 1, 2, old).key != default.key
-    assert Job("orig", str(ORIG), 1, 2, Environment(old.python, old.returnn_root, engine_rqmt={"gpu": 1})).key == \
-        Job("orig", str(ORIG), 1, 2, old).key  # the local runner does not use engine_rqmt
+    assert key(Job("orig", str(ORIG), 1, 2, old)) != default
+    assert key(Job("orig", str(ORIG), 1, 2, Environment(old.python, old.returnn_root, engine_rqmt={"gpu": 1}))) == \
+        key(Job("orig", str(ORIG), 1, 2, old))  # the local runner does not use engine_rqmt
 
 
 def test_one_training_under_two_labels_runs_once(tmp_path):
@@ -155,7 +159,7 @@ def test_one_training_under_two_labels_runs_once(tmp_path):
     broken.write_text("#!rnn.py\nmax_seqs = 40 +\n")
     jobs = [Job("orig", str(broken), 1, 1), Job("knock-in:environment", str(broken), 1, 1)]
     done = []
-    results = run_jobs(jobs, tmp_path / "work", None, {}, parallel=2, on_done=done.append)
+    results = run_jobs(jobs, RunSettings(broken, broken, tmp_path / "work", parallel=2), on_done=done.append)
     assert [r.label for r in results] == ["orig", "knock-in:environment"] and len(done) == 2
     assert results[0].key == results[1].key and not results[0].reused and results[1].reused  # trained once
     assert len(list((tmp_path / "work" / "jobs").iterdir())) == 1

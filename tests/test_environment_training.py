@@ -23,6 +23,7 @@ from knobs import LoadContext
 from runner.environment import load_environment
 from runner.pair_environments import PairEnvironments
 from runner.probe import probe
+from runner.settings import RunSettings
 from runner.strategy_run import LocalEvaluate
 from tests.conftest import PROJECT_ROOT
 
@@ -177,8 +178,8 @@ def test_strategies_switch_the_environment_as_a_unit(old_env, write_config, tmp_
     knobs, _ = environments.knobs(compare_hardware=False)
     units, _, write_hybrid = strategy_units(orig, start, tmp_path / "hybrids", LoadContext(), None, knobs)
     assert set(units) == {"lr", "environment"}
-    evaluate = LocalEvaluate(str(orig), str(start), units, write_hybrid, tmp_path / "work", None, {}, 1, 1,
-                             environments=environments)
+    settings = RunSettings(orig, start, tmp_path / "work", epochs=1, parallel=1, environments=environments)
+    evaluate = LocalEvaluate(settings, units, write_hybrid)
     # lr at start's value, environment at orig's: start's config in orig's environment (knock-in:environment)
     label, config, written = evaluate.config_of(frozenset({"lr"}))
     job = evaluate._job(label, config, 1, written)

@@ -4,26 +4,33 @@ a Sisyphus asynchronous workflow (when RWTH Sisyphus is installed)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import re
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from attribution.strategies import strategy_options
 from bisect_cli.main import cli
 from bisect_cli.plan_inputs import recognition_setup, strategy_units
 from bisect_cli.submit_cmd import sisyphus_available
 from interpolate.units import merge_units, request_for
 from knobs import LoadContext
+from runner.settings import RunSettings
 from runner.strategy_run import LocalEvaluate
-from tests.conftest import PROJECT_ROOT
+from tests.ff_pair import UNITS
 
-ORIG = PROJECT_ROOT / "configs" / "orig" / "demo_ctc.config"
 NEEDS_SISYPHUS = pytest.mark.skipif(not sisyphus_available(), reason="RWTH Sisyphus (with sisyphus.Job) is not "
                                     "installed; install it from github.com/rwth-i6/sisyphus to run this test")
-UNITS = {"lr+pretrain": frozenset({"lr", "pretrain"}), "batching": frozenset({"batching"}),
+LR_UNITS = {"lr+pretrain": frozenset({"lr", "pretrain"}), "batching": frozenset({"batching"}),
          "l2": frozenset({"l2"}), "dropout": frozenset({"dropout"})}
+
+
+def test_seeds_reach_exactly_the_strategies_that_take_them():
+    """`run --seeds`, `submit --seeds` (and `plan`) pass the same options: none without --seeds."""
+    assert strategy_options("one-at-a-time", 2) == strategy_options("screening", 2) == {"seeds": 2}
+    assert strategy_options("adaptive", 2) == {} and strategy_options("one-at-a-time", None) == {}
 
 
 def test_knob_groups_that_share_a_knob_are_one_unit():
@@ -32,120 +39,123 @@ def test_knob_groups_that_share_a_knob_are_one_unit():
 
 
 def test_orig_and_start_need_no_hybrid_and_unknown_units_are_refused():
-    assert request_for(frozenset(), UNITS) is None and request_for(frozenset(UNITS), UNITS) is None
+    assert request_for(frozenset(), LR_UNITS) is None and request_for(frozenset(LR_UNITS), LR_UNITS) is None
     with pytest.raises(ValueError, match="not a unit: lr"):
-        request_for(frozenset({"lr"}), UNITS)
+        request_for(frozenset({"lr"}), LR_UNITS)
 
 
-@given(st.sets(st.sampled_from(sorted(UNITS)), min_size=1, max_size=len(UNITS) - 1))
+@given(st.sets(st.sampled_from(sorted(LR_UNITS)), min_size=1, max_size=len(LR_UNITS) - 1))
 def test_a_hybrid_request_puts_exactly_the_asked_units_at_start_s_value(at_start):
-    request = request_for(frozenset(at_start), UNITS)
-    all_knobs = frozenset().union(*UNITS.values())
+    request = request_for(frozenset(at_start), LR_UNITS)
+    all_knobs = frozenset().union(*LR_UNITS.values())
     knobs_at_start = all_knobs - request.knobs if request.direction == "knock-in" else request.knobs
-    assert knobs_at_start == frozenset().union(*(UNITS[u] for u in at_start))
-    switched = sum(knobs <= request.knobs for knobs in UNITS.values())
-    assert switched <= len(UNITS) - switched  # the side that switches fewer units
+    assert knobs_at_start == frozenset().union(*(LR_UNITS[u] for u in at_start))
+    switched = sum(knobs <= request.knobs for knobs in LR_UNITS.values())
+    assert switched <= len(LR_UNITS) - switched  # the side that switches fewer units
 
 
 @pytest.fixture(scope="module")
-def three_unit_pair(tmp_path_factory) -> tuple[Path, Path]:
-    """orig and a start that differs from it in batching (grad accumulation), L2 and dropout only.
-
-    The demo task needs its 8 epochs to learn; the tests train 1 epoch (every WER is 100 %), so a strategy
-    run here ends with "noise" after the baselines, and the hybrids are asked for directly."""
-    folder = tmp_path_factory.mktemp("pair")
-    text = ORIG.read_text()
-    assert "l2 = 1e-4\n" in text and "adam = True\n" in text and text.count('"dropout": 0.1') == 2
-    start = folder / "demo_ctc.config"
-    start.write_text(text.replace("l2 = 1e-4\n", "l2 = 1e-3\n").replace('"dropout": 0.1', '"dropout": 0.3')
-                     .replace("adam = True\n", "adam = True\naccum_grad_multiple_step = 3\n"))
-    return ORIG, start
-
-
-@pytest.fixture(scope="module")
-def local_strategy_run(three_unit_pair, tmp_path_factory):
-    orig, start = three_unit_pair
+def local_strategy_run(ff_pair, tmp_path_factory):
+    orig, start, vocab, refs = ff_pair
     work = tmp_path_factory.mktemp("local")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CONFIG_BISECT_CACHE", str(tmp_path_factory.mktemp("cache")))
-        args = ["run", str(orig), str(start), "-o", str(work), "--strategy", "adaptive", "--epochs", "1"]
-        first = CliRunner().invoke(cli, args)
-        second = CliRunner().invoke(cli, args)
-    return work, first, second
+    args = ["run", str(orig), str(start), "-o", str(work), "--strategy", "adaptive", "--vocab", str(vocab),
+            "--refs", str(refs)]
+    first = CliRunner().invoke(cli, args)
+    first_results = json.loads((work / "results.json").read_text()) if first.exit_code == 0 else None
+    second = CliRunner().invoke(cli, args)
+    return work, first, first_results, second
 
 
-def test_run_with_a_strategy_trains_what_it_asks_for_and_reports_its_finding(local_strategy_run):
-    work, first, _ = local_strategy_run
+def test_run_with_a_strategy_trains_hybrids_and_names_the_culprit(local_strategy_run):
+    work, first, results, _ = local_strategy_run
     assert first.exit_code == 0, first.output
-    assert "adaptive over 3 units: batching, l2, dropout" in first.output
-    results = json.loads((work / "results.json").read_text())
+    assert f"adaptive over 3 units: {', '.join(UNITS)}" in first.output
     strategy = results["strategy"]
-    assert strategy["strategy"] == "adaptive" and strategy["culprits"] == []  # 1 epoch: 100 % WER both sides
-    assert strategy["runs"] == len(results["jobs"]) == 6  # 3 seeds of orig and of start, then "noise"
-    assert sorted((j["label"], j["seed"]) for j in results["jobs"]) == [(side, s) for side in ("orig", "start")
-                                                                       for s in (1, 2, 3)]
-    assert "strategy adaptive: culprits none: the gap is noise (6 trainings)" in results["verdict"]
+    assert strategy["strategy"] == "adaptive" and strategy["culprits"] == ["lr"]
+    assert strategy["runs"] == len(results["jobs"]) == results["trainings"]["run"]
+    hybrids = {j["label"] for j in results["jobs"]} - {"orig", "start"}
+    assert "knock-in:lr" in hybrids  # a hybrid trained and scored through the command line
+    assert all(j["status"] == "ok" and j["wer"] is not None and not j["reused"] for j in results["jobs"])
+    rows = {h["label"]: h for h in results["hybrids"]}
+    assert rows["knock-in:lr"]["verdict"] == "explains" and rows["knock-in:lr"]["gap_share"] > 0.8
+    assert results["gap"]["low"] > 0  # start is worse than orig beyond the seed noise
+    assert f"strategy adaptive: culprits lr ({strategy['runs']} trainings, " in " ".join(results["verdict"])
+    assert results["headline"].startswith("lr (knock-in) explains")
     report = (work / "report.md").read_text()
-    assert "**gap +0.00 (standard error 0.00) is not distinguishable from noise" in report
-    assert "Strategy adaptive: culprits none after 6 trainings." in report
+    assert f"**{results['headline']}**" in report
+    assert f"Strategy adaptive: culprits lr after {strategy['runs']} trainings." in report
+    assert first.output.splitlines()[-1].endswith(f"{strategy['runs']} trainings run, 0 reused from earlier runs")
 
 
 def test_a_rerun_replays_the_strategy_without_training_again(local_strategy_run):
-    work, first, second = local_strategy_run
+    work, first, _, second = local_strategy_run
     assert second.exit_code == 0, second.output
     trained = [line for line in second.output.splitlines() if line.startswith("[")]
-    assert trained and all(line.endswith("(done before)") for line in trained)
-    assert len(trained) == json.loads((work / "results.json").read_text())["strategy"]["runs"]
-    assert first.output.splitlines()[-3:] == second.output.splitlines()[-3:]  # the same verdict
+    results = json.loads((work / "results.json").read_text())
+    assert trained and all(line.endswith("(trained before)") for line in trained)
+    assert len(trained) == results["strategy"]["runs"] == results["trainings"]["reused"]
+    verdict = results["verdict"]
+    assert [line for line in first.output.splitlines() if line in verdict] == verdict  # the same verdict
+    assert [line for line in second.output.splitlines() if line in verdict] == verdict
 
 
-def test_strategy_refuses_a_fixed_hybrid_list(three_unit_pair, tmp_path):
-    orig, start = three_unit_pair
+def test_strategy_refuses_a_fixed_hybrid_list_and_needs_test_wers(ff_pair, tmp_path):
+    orig, start, vocab, refs = ff_pair
     result = CliRunner().invoke(cli, ["run", str(orig), str(start), "-o", str(tmp_path), "--strategy", "adaptive",
                                       "--knobs", "l2"])
     assert result.exit_code == 2 and "--strategy chooses the hybrids" in result.output
+    unscored = CliRunner().invoke(cli, ["run", str(orig), str(start), "-o", str(tmp_path / "w"), "--strategy",
+                                        "adaptive"])
+    assert unscored.exit_code == 2 and "--strategy needs test WERs: give --vocab and --refs" in unscored.output
+    assert not (tmp_path / "w").exists()
 
 
-def test_local_evaluate_writes_trains_and_reuses_the_hybrids_a_strategy_asks_for(three_unit_pair, tmp_path,
-                                                                                 monkeypatch):
-    monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
-    orig_path, start_path = three_unit_pair
-    env, recognition = recognition_setup(orig_path, start_path, None, None)
+def test_local_evaluate_writes_trains_and_reuses_the_hybrids_a_strategy_asks_for(ff_pair, tmp_path):
+    orig_path, start_path, vocab, refs = ff_pair
+    _, recognition = recognition_setup(orig_path, start_path, str(vocab), str(refs))
     units, _, write_hybrid = strategy_units(orig_path, start_path, tmp_path / "hybrids", LoadContext())
-    assert units == {"batching": {"batching"}, "l2": {"l2"}, "dropout": {"dropout"}}
+    assert units == {unit: {unit} for unit in UNITS}
+    settings = RunSettings(orig_path, start_path, tmp_path / "work", recognition=recognition)
 
-    def evaluator() -> LocalEvaluate:
-        return LocalEvaluate(str(orig_path), str(start_path), units, write_hybrid, tmp_path / "work", recognition,
-                             env, parallel=2, epochs=1)
-
-    evaluate = evaluator()
-    first = evaluate([frozenset({"batching"}), frozenset({"l2", "dropout"})], 1)
-    assert [[(r.label, r.seed) for r in runs] for runs in first] == [[("knock-out:batching", 1)],
-                                                                      [("knock-in:batching", 1)]]
+    evaluate = LocalEvaluate(settings, units, write_hybrid)
+    first = evaluate([(frozenset({"lr"}), 1), (frozenset({"l2", "dropout"}), 1)])
+    assert [[(r.label, r.seed) for r in runs] for runs in first] == [[("knock-out:lr", 1)], [("knock-in:lr", 1)]]
     assert all(isinstance(r.wer, float) and not r.reused for runs in first for r in runs)
-    more = evaluate([frozenset({"batching"})], 1)  # a further seed of the same hybrid
-    assert [(r.label, r.seed) for r in more[0]] == [("knock-out:batching", 2)]
-    assert evaluate.labels["knock-out:batching"] == (["batching"], "knock-out")
+    more = evaluate([(frozenset({"lr"}), 1)])  # a further seed of the same hybrid
+    assert [(r.label, r.seed) for r in more[0]] == [("knock-out:lr", 2)]
+    assert evaluate.labels["knock-out:lr"] == (["lr"], "knock-out")
     assert len(evaluate.written) == 2  # each hybrid written once, however often it is asked for
-    replay = evaluator()([frozenset({"batching"})], 2)  # a rerun asks again: nothing is trained
+    replay = LocalEvaluate(settings, units, write_hybrid)([(frozenset({"lr"}), 2)])  # a rerun asks again: no training
     assert [(r.seed, r.reused) for r in replay[0]] == [(1, True), (2, True)]
     assert [r.wer for r in replay[0]] == [first[0][0].wer, more[0][0].wer]
 
 
+def test_a_failed_training_comes_back_to_the_strategy_without_a_wer_with_its_log(ff_pair, tmp_path):
+    orig, start, vocab, refs = ff_pair
+    broken = tmp_path / "start.config"
+    broken.write_text(start.read_text().replace('data_dir + "/train.hdf"', '"/no/such/folder/train.hdf"'))
+    _, recognition = recognition_setup(orig, broken, str(vocab), str(refs))
+    units, _, write_hybrid = strategy_units(orig, broken, tmp_path / "hybrids", LoadContext())
+    evaluate = LocalEvaluate(RunSettings(orig, broken, tmp_path / "work", recognition=recognition), units,
+                             write_hybrid)
+    ((failed,),) = evaluate([(frozenset(units), 1)])  # every unit at start's value: start itself
+    assert (failed.label, failed.seed, failed.status, failed.wer) == ("start", 1, "failed", None)
+    assert re.match(r"RETURNN exited with \d+: ", failed.reason) and failed.log.endswith("returnn.stdout.txt")
+
+
 @NEEDS_SISYPHUS
-def test_the_sisyphus_workflow_asks_the_same_questions_as_the_local_run(three_unit_pair, local_strategy_run,
-                                                                         tmp_path, monkeypatch):
-    monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
-    orig, start = three_unit_pair
+def test_the_sisyphus_workflow_asks_the_same_questions_as_the_local_run(ff_pair, local_strategy_run, tmp_path):
+    orig, start, vocab, refs = ff_pair
     setup = tmp_path / "setup"
     result = CliRunner().invoke(cli, ["submit", str(orig), str(start), "-o", str(setup), "--strategy", "adaptive",
-                                      "--epochs", "1"])
+                                      "--jobs", "2", "--vocab", str(vocab), "--refs", str(refs)])  # as run's default
     assert result.exit_code == 0, result.output
-    results = json.loads((setup / "output/bisect/demo_ctc/results.json").read_text())
+    results = json.loads((setup / "output/bisect/ff/results.json").read_text())
     local = json.loads((local_strategy_run[0] / "results.json").read_text())
-    assert results["strategy"] == local["strategy"]
-    assert sorted((r["label"], r["seed"]) for r in results["runs"]) == sorted(
-        (j["label"], j["seed"]) for j in local["jobs"])
-    report = (setup / "output/bisect/demo_ctc/report/report.html").read_text()
+    assert results["strategy"] == local["strategy"] and results["strategy"]["culprits"] == ["lr"]
+    assert sorted((j["label"], j["seed"], j["wer"]) for j in results["jobs"]) == sorted(
+        (j["label"], j["seed"], j["wer"]) for j in local["jobs"])
+    assert results["verdict"] == local["verdict"] and results["hybrids"] == local["hybrids"]
+    report = (setup / "output/bisect/ff/report/report.html").read_text()
     assert "Strategy adaptive" in report and "data:image/png;base64," in report
     assert len(list((setup / "work").rglob("TrainJob.*"))) == results["strategy"]["runs"]

@@ -1,262 +1,521 @@
-"""Adaptive: sequential group splitting that spends seeds only where a decision is still uncertain, and a
-fractional-factorial screen when the seed noise is large against the gap.
+# TO THE OTHER SESSION EDITING THIS WORKTREE: two copies of the issue-12 helper are running in /work/wt12 and
+# overwrite each other. Read /work/wt12/NOTE-TWO-SESSIONS.txt and append your answer there before editing on.
+"""Adaptive: a batched design for rounds of at most `jobs` trainings (one call of the callback each).
 
-1. orig and start with 3 seeds, more (up to 12) only while the gap is unclear (Bonferroni over the looks): a
-   gap that stays within the noise is the answer "noise".
-2. Noise check. A gap below LOW_SNR pooled seed deviations (their lower bound at NOISE_QUANTILE, so that few
-   degrees of freedom rarely trigger it) is screened: one seed of every row of the two-level fractional
-   factorial (screening.design), main effects by least squares over every run so far, a culprit's effect
-   >= 20 % of the gap and significant (Bonferroni over the knobs); a knob near that boundary gets more seeds of
-   its knock-in and knock-out hybrids. No culprit: "noise". The same screen takes over after a wrong turn of
-   step 3 when the gap, with the noise now measured from more runs, is below LOW_SNR deviations.
-3. Knock-in search. From `base` (start, later start with the culprits found so far switched to orig), a
-   probabilistic bisection over the candidate knobs (falling back to halving: switch one half to orig and
-   follow the half that holds more of what is left of the gap) down to one knob. Each question is a
-   sequential test: one seed, another only while the answer is unclear. The knob is kept when its own
-   knock-in effect is closer to what the path promised than to zero, at least 20 % of the gap and significant
-   (seeds added while that is unclear); otherwise the turn was wrong and the knob is set aside. Repeat while
-   what is left of the gap (one seed of `base`, up to two more while it is beyond one standard error but
-   not significant) is distinguishable from noise and, with more seeds, at least a culprit's share
-   (at most `max_wrong_turns` knobs set aside).
-4. Knock-out check. A culprit whose knock-out effect (orig with only it from start) is clearly below half its
-   knock-in effect acts together with a knob still at start's value (seeds are added until a sequential
-   probability ratio test accepts "additive" or that is clear; undecided counts as additive); that partner
-   is found by the same splitting from the hybrid with the culprit (and every unexplained knob) at start's
-   value.
+The researcher's budget is calendar time: a round of trainings that run at once and wait for the one before.
+So each round asks for as much as is informative at once, and the design adapts between rounds.
+
+1. First stage. With 8 GPUs or more (MANY_GPUS factors fit in GROUP_ROUNDS rounds) there are no baselines:
+   the first stage is a two-level fold-over design over all knobs, cut into as many groups as about two rounds
+   hold (every knob alone when that fits). Orig and start are two of its rows, and every run informs every
+   group and the gap: the hidden replication of factorial designs. With fewer GPUs, orig and start get 3
+   seeds first (up to 2 more while the gap is unclear): a clear gap is bisected (2), an unclear or small one
+   goes to the design over all knobs.
+2. Stages (group screening). A stage cuts every active group into parts and runs a resolution IV fold-over
+   design over them (designs.foldover: the odd-weight columns of a Sylvester-Hadamard matrix, so no main
+   effect is aliased with a two-factor interaction: Box & Hunter 1961; a pure pair still shows half its
+   effect on each partner's average effect); a last stage of up to 5 single knobs whose full factorial fits a
+   round is that full factorial (no pair aliased with another). Seeds per row are planned so that the
+   largest effect of the groups it cuts stands PLAN_Z standard errors from zero within one round. A part
+   stays active when its average effect (or a pair it is in, chosen by forward selection: linear_model) is
+   beyond ACTIVE_Z standard errors and can hold a culprit's share; unclear parts are kept, and a cut group
+   none of whose parts shows anything keeps its strongest part (heredity). An unreplicated design has no
+   pure error: its noise comes from the contrasts no factor uses (the pairs' alias chains), trimmed as in
+   Lenth (1989) so that a chain holding a pair acting together does not inflate it. This is group screening
+   (Watson 1961; Lewis & Dean 2001 with interactions; Morris 2006 for an overview) made multi-stage, each
+   stage a parallel group test (Du & Hwang, Combinatorial Group Testing, 2000) sized by the GPUs; with one
+   or two GPUs it becomes sequential bifurcation (Bettonvil & Kleijnen 1997).
+3. Few GPUs: one active group is bisected by probabilistic bisection (Horstein 1963; Waeber, Frazier &
+   Henderson 2013), one question per round, and the answer is checked in both directions (start with the
+   found knobs at orig's values against orig, orig with them at start's against start) before a design over
+   all knobs is spent; a partner or masking knob left open is located the same way.
+4. Verdicts. Least squares over every run: main effects of every factor (a knob's effect when it alone has
+   start's value, the model of the factorial ground truth) and pairs among the active knobs that show an
+   average effect (strong effect heredity, Wu & Hamada, Experiments, ch. 5; a pure pair shows half its
+   effect on each partner). A culprit is a knob whose effect, or a pair it is in, is at least CULPRIT_SHARE
+   of the gap (as the significant terms explain it) and significant at VERDICT_LEVEL, Bonferroni over the
+   knobs and pairs examined. Follow-ups (Meyer, Steinberg & Box 1996: follow-up runs that discriminate
+   between the models left): pairs the runs cannot tell apart get each pair switched both ways
+   (de-aliasing, a fold-over on those factors); terms near a boundary, or beyond 2 standard errors and not
+   yet significant, get their knock-in and knock-out hybrids with start and orig as references, in at most
+   FOLLOW_UPS rounds, merged into fewer, larger rounds where they would pass ROUND_TARGET. No verdict of
+   "noise" comes from an unreplicated design. Whatever is still aliased or unclear is reported as such
+   (Finding.aliased, Finding.undecided), not guessed; a failed training is left out (Evaluator) and what it
+   would have decided is undecided.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
+import scipy.linalg
 from scipy import stats
 
-from attribution.strategies import screening
+from attribution.scenario import CULPRIT_SHARE
+from attribution.statistics import runs_to_decide
+from attribution.strategies import designs
 from attribution.strategies.common import (
     BASELINE_SEEDS,
-    MAX_BASELINE_SEEDS,
-    STOP_Z,
     Evaluate,
     Evaluator,
     Finding,
-    Hybrid,
 )
+from attribution.strategies.linear_model import Factor, Fit, Term, fit, select_pairs
 
 NAME = "adaptive"
-POSTERIOR_STOP = 0.95  # probabilistic bisection stops when one knob holds this much of the posterior
-MISFIT_Z = 3.0  # a hybrid this many standard errors from both "holds it" and "does not": several culprits
-LEFT_SEEDS = 1  # what is left of the gap after a culprit: its hybrid with at least this many seeds, ...
-GREY_Z = 1.0  # ... and more while it is beyond this many standard errors but not significant, ...
-GREY_SEEDS = 2  # ... at most this many
-SPRT_LLR = float(np.log(9))  # sequential probability ratio test between two effects, 10 % error each way
-LOW_SNR = 2.5  # a gap below this many seed standard deviations is screened (every run informs every knob) ...
-NOISE_QUANTILE = 0.8  # ... the deviation's lower bound at this confidence: few degrees of freedom rarely screen
-BASELINE_FUTILITY_Z = 0.25  # a gap within a quarter standard error of zero gets no more baseline seeds
-CONFIRM_Z = 1.0  # a screened knob this close (standard errors) to its verdict's boundary gets more runs
-SPLIT_Z = 1.5  # a split is settled at 1.5 standard errors: a wrong turn is caught by the leaf's test
+WIDE_ROUNDS = 2  # the design over all knobs is the first stage when it fits in this many rounds, ...
+MANY_GPUS = 8  # ... or, grouped, when this many factors fit in GROUP_ROUNDS (no baselines first)
+GROUP_ROUNDS = 2  # a stage of groups takes at most this many rounds
+EXTRA_BASELINE_SEEDS = 2  # orig and start get up to this many more seeds while the gap is unclear, then ...
+LOW_SNR = 2.5  # a gap below this many seed deviations (their lower bound at NOISE_QUANTILE) goes wide
+NOISE_QUANTILE = 0.8
+FLAG_Z = 2.0  # a part whose average effect is beyond this many standard errors may be in a pair
+ACTIVE_Z = 2.5  # a part stays active when its average effect or a pair it is in is beyond this
+UNCLEAR_Z = 1.5  # ... a part between these two gets its knock-in and knock-out hybrids once more
+STAGE_REPEATS = 0  # ... at most this often per stage
+PLAN_Z = 3.0  # a stage's seeds per row put the effect of the groups it cuts this many standard errors from zero
+PLAN_ROUNDS = 1  # ... within this many rounds
+CONFIRM_Z = 1.5  # a verdict this close (standard errors) to a boundary gets follow-up runs ...
+FOLLOW_UPS = 2  # ... in at most this many rounds of follow-ups, ...
+FOLLOW_SEEDS = 1  # ... each with this many seeds of its knock-in and knock-out hybrids
+ALL_PAIRS = 8  # a stage with this many factors or fewer selects among all its pairs, not only flagged ones
+FULL_FACTORIAL = 3  # a stage with this many factors or fewer is a full factorial: all its pairs are fitted, ...
+FULL_FACTORIAL_MAX = 5  # ... and a stage of up to this many single knobs whose full factorial fits in a round
+POSTERIOR_STOP = 0.9  # probabilistic bisection stops when one knob holds this much of the posterior ...
+MISFIT_Z = 4.0  # ... and gives up when an answer is this many standard errors from both hypotheses
+CHECK_LEVEL = 0.02  # ... and rejects it at this level (a wrong rejection costs a design over all knobs)
+MORE_LOCATES = 2  # ... it may locate this many more knobs (partners, masks, further culprits)
+CHECK_SHARE = 0.45  # ... 'nothing left' needs less than this share of the gap (and UNCLEAR_Z standard errors)
+CONFIRM_SEEDS = 4  # the check of a bisection's answer adds seeds while unclear, up to this many
+LAZY_SEEDS = 3  # ... or asks one question this often
+REFERENCE_SEEDS = 2  # ... and this many of start and of orig
+ROUND_TARGET = 4  # rounds a bisection aims at: follow-ups that would go beyond are merged into fewer, larger ones
+VERDICT_LEVEL = 0.02  # family-wise level of the verdicts
+REST_Z = 2.0  # the knobs without a significant effect count towards the gap when together beyond this
 
 
-def split_search(ev: Evaluator, ref: Hybrid, candidates: list[str], total: float, threshold: float,
-                 max_seeds: int) -> tuple[str, float]:
-    """(knob, its effect as the path estimates it): the knob of `candidates` that holds the effect `total`
-    of switching them all from `ref` to orig. Groups are halved (one half measured, the other inferred);
-    a last pair is measured knob against knob, so that the leaf has runs of its own."""
-    group, effect = candidates, total
-    while len(group) > 2:
-        half, other = group[: len(group) // 2], group[len(group) // 2:]
-
-        def settled(est: float, se: float, effect: float = effect) -> bool:
-            return abs(est - effect / 2) > SPLIT_Z * se or min(est, effect - est) > threshold + SPLIT_Z * se
-
-        e_half = ev.sample_until(ref, ref - frozenset(half), settled, max_seeds)
-        group, effect = (half, e_half) if e_half > effect / 2 else (other, effect - e_half)
-    if len(group) == 1:
-        return group[0], effect
-    a, b = (ref - {k} for k in group)
-    ev.sample_until(b, a, lambda est, se: abs(est) > SPLIT_Z * se, max_seeds)  # drop of group[0] - of group[1]
-    drops = {k: ev.effect(ref, ref - {k}) for k in group}
-    knob = max(group, key=drops.__getitem__)
-    return knob, drops[knob]
+def stage_capacity(jobs: int) -> int:
+    """Factors per stage: the most whose design takes GROUP_ROUNDS rounds (at least two factors)."""
+    f = 2
+    while designs.runs_of(2 * f) <= GROUP_ROUNDS * jobs:
+        f *= 2
+    return f
 
 
-def posterior_search(ev: Evaluator, ref: Hybrid, candidates: list[str], total: float,
-                     max_seeds: int) -> tuple[str, float] | None:
-    """Probabilistic bisection under "one knob of `candidates` holds `total`": a posterior over the knobs
-    from every run so far (Student-t likelihood with the pooled noise's degrees of freedom); the next hybrid
-    switches a set of knobs holding about half the probability; stop at POSTERIOR_STOP. None when a hybrid
-    lands far from both "holds it" and "does not" (several culprits) or the posterior does not settle."""
-    queried: list[frozenset[str]] = []
-    for _ in range(2 * len(candidates).bit_length() + 4):
-        sigma, df = ev.noise()
-        log_post = np.zeros(len(candidates))
-        for group in queried:
-            hybrid = ref - group
-            drop = ev.effect(ref, hybrid)
-            scale = max(sigma * np.sqrt(1 / ev.n(hybrid) + 1 / ev.n(ref)), 1e-9)  # no noise: exact answers
-            if min(abs(drop), abs(drop - total)) > MISFIT_Z * scale:
+def with_noise(design: Fit, overall: Fit) -> Fit:
+    """A design's fit with the noise of the fit over every run when that has more degrees of freedom (a small
+    design, whose rows have one run each, has none of its own)."""
+    return replace(design, sigma=overall.sigma, df=overall.df) if overall.df > design.df else design
+
+
+def knob_order(knobs: Sequence[str], factors: list[Factor]) -> list[Factor]:
+    index = {k: i for i, k in enumerate(knobs)}
+    return sorted(factors, key=lambda f: min(index[k] for k in f))
+
+
+def next_factors(knobs: Sequence[str], active: list[Factor], capacity: int) -> list[Factor]:
+    """The factors of the next stage: every active knob alone when that design is affordable, else every
+    active group cut into parts (at least two each) and the active single knobs."""
+    singles = [f for f in active if len(f) == 1]
+    groups = [f for f in active if len(f) > 1]
+    parts_each = max(2, (capacity - len(singles)) // len(groups))
+    cut = [p for g in groups for p in designs.split([k for k in knobs if k in g], parts_each)]
+    every = [frozenset({k}) for f in active for k in f]
+    if len(every) <= capacity or (len(groups) > 1 and designs.runs_of(len(every)) <= 2 * designs.runs_of(
+            len(singles) + len(cut))):
+        return knob_order(knobs, every)
+    return knob_order(knobs, singles + cut)
+
+
+class Search:
+    """The state of one adaptive bisection: the partition of the knobs into factors and the active ones."""
+
+    def __init__(self, ev: Evaluator, knobs: Sequence[str]):
+        self.ev, self.knobs = ev, list(knobs)
+        self.partition: list[Factor] = [frozenset(knobs)]
+        self.active: list[Factor] = [frozenset(knobs)]
+        self.notes: list[str] = []
+        self.lenth: tuple[float, int] | None = None  # the seed noise of an unreplicated design (sigma, df)
+        self.effects: dict[Factor, float] = {}  # each factor's average effect at its stage
+        self.examined: set[Factor] = set()  # single knobs that have been a factor of a stage
+        self.bisected = False  # a bisection ran (few GPUs): confirm checks the answer in both directions
+
+    def mains(self) -> list[Term]:
+        return [(f,) for f in self.partition]
+
+    def pair_candidates(self, flagged: list[Factor]) -> list[Term]:
+        return [(a, b) for i, a in enumerate(flagged) for b in flagged[i + 1:]]
+
+    def flagged(self, model: Fit, factors: list[Factor], z: float) -> list[Factor]:
+        out = []
+        for f in factors:
+            est, se = model.term((f,))
+            if math.isfinite(est) and abs(est) > z * se:
+                out.append(f)
+        return out
+
+    def classify(self, factors: list[Factor], rows: list[frozenset[str]]) -> tuple[list[Factor], list[Factor]]:
+        """(active, unclear) among a stage's factors. A factor is active when its effect is beyond ACTIVE_Z
+        standard errors and can be a culprit's share of the gap (unclear: beyond UNCLEAR_Z), or when it is in a
+        significant pair. Its effect: with few factors (a full factorial) the larger of its knock-out effect
+        (the other factors at orig's values) and its knock-in effect (at start's), with every pair fitted (one
+        F test of both); with more, its average effect over the design, which a resolution IV design keeps
+        clear of pairs (a pair shows half its effect on each of its factors). Effects come from the design's
+        rows alone (a balanced analysis: runs elsewhere would tilt an average effect towards their context). An active
+        group's effect must lie in its parts (heredity): when none of them is active or unclear, the one with
+        the largest effect is unclear."""
+        mains = [(f,) for f in factors]
+        overall = fit(self.ev, self.mains())  # every run: the gap, and the noise when the design has too little
+        gap, _ = overall.gap()
+        robust = self.unreplicated_noise(factors, rows)
+        average = robust(with_noise(fit(self.ev, mains, rows), overall))
+        parents = {f: next(g for g in self.active if f <= g) for f in factors}
+        in_pairs: set[Factor] = set()
+        if self.full(factors):
+            pairs = self.pair_candidates(factors)
+        else:
+            pairs = []
+            for _ in range(2):  # the pairs found take their share out of the noise: flag again with less of it
+                flagged = set(self.flagged(average, factors, FLAG_Z)) | set(self.strongest(average, factors, parents))
+                if len(factors) <= ALL_PAIRS:  # few factors: every pair is a candidate (a pure pair's half
+                    flagged = set(factors)  # effects may hide in noise that the pair itself inflates)
+                chosen, aliased = select_pairs(self.ev, mains, self.pair_candidates(
+                    [f for f in factors if f in flagged]), only=rows)
+                average = with_noise(fit(self.ev, mains + chosen, rows), overall)  # mains unchanged (res. IV)
+                average = average if chosen else robust(average)
+            in_pairs = {f for t in chosen + [t for g in aliased for t in g] for f in t}
+        model = with_noise(fit(self.ev, mains + pairs, rows), overall)
+        self.effects.update({f: average.term((f,))[0] for f in factors})
+        scores: dict[Factor, tuple[float, bool]] = {}  # factor -> (evidence of an effect as a z, can be a culprit)
+        for f in factors:
+            mine = dict.fromkeys([p for p in pairs if f in p], 1.0)
+            used = model if mine else average
+            contexts = [used.vector({(f,): 1.0})] + ([model.vector({(f,): 1.0, **mine})] if mine else [])
+            sizes = [used.estimate(c) for c in contexts]
+            scores[f] = (used.evidence(contexts), any(
+                abs(est) + ACTIVE_Z * se >= CULPRIT_SHARE * abs(gap) / 2 for est, se in sizes if math.isfinite(est)))
+        active = [f for f in factors if f in in_pairs or (scores[f][0] > ACTIVE_Z and scores[f][1])]
+        unclear = [f for f in factors if f not in active and scores[f][0] > UNCLEAR_Z and scores[f][1]]
+        kept = set(active) | set(unclear)
+        orphans = {g for g in set(parents.values()) if len(g) > 1 and not any(parents[f] == g for f in kept)}
+        unclear += [max((f for f in factors if parents[f] == g),
+                        key=lambda f: (scores[f][0], abs(average.term((f,))[0]))) for g in orphans]
+        return active, unclear
+
+    def unreplicated_noise(self, factors: list[Factor], rows: list[frozenset[str]]) -> Callable[[Fit], Fit]:
+        """For a fold-over design whose rows have one run each (no pure error: its residual is the pairs' alias
+        chains, which a pair acting inflates): a fit with the noise from Lenth's pseudo standard error over all
+        the design's contrasts instead; otherwise the fit as it is."""
+        if self.full(factors) or len(set(rows)) != len(rows) or any(self.ev.n(h) != 1 for h in rows):
+            return lambda model: model
+        means = np.array([self.ev.mean(h) for h in rows])
+        used = set(designs.columns(len(factors)))
+        unused = [c for c in range(1, len(rows)) if c not in used]
+        se, df = designs.chain_noise(scipy.linalg.hadamard(len(rows))[:, unused].T @ means * 2 / len(rows))
+        if not df:
+            return lambda model: model
+        self.lenth = (se * math.sqrt(len(rows)) / 2, df)
+        return lambda model: replace(model, sigma=self.lenth[0], df=self.lenth[1])
+
+    def strongest(self, model: Fit, factors: list[Factor], parents: dict[Factor, Factor]) -> list[Factor]:
+        """Per active group that was cut, its part with the largest |t| (heredity: one of them holds it)."""
+        best: dict[Factor, tuple[float, Factor]] = {}
+        for f in factors:
+            est, se = model.term((f,))
+            t = abs(est) / se if se and math.isfinite(est) else 0.0
+            if len(parents[f]) > 1 and t >= best.get(parents[f], (-1.0, f))[0]:
+                best[parents[f]] = (t, f)
+        return [f for _, f in best.values()]
+
+    def stage(self, factors: list[Factor]) -> None:
+        """Run the fold-over design over `factors` and keep the active ones."""
+        old = set(self.active)
+        self.partition = knob_order(self.knobs, [f for f in self.partition if f not in old] + factors)
+        rows = designs.hybrids(factors, self.ev.start, self.full(factors))
+        self.examined |= {f for f in factors if len(f) == 1}
+        self.ev.ensure(rows, self.planned_seeds([g for g in old if len(g) > 1 and g not in factors], len(rows)))
+        repeats = STAGE_REPEATS if any(len(f) > 1 for f in factors) else 0  # the last stage: resolve follows
+        for repeat in range(repeats + 1):
+            active, unclear = self.classify(factors, rows)
+            if not unclear or repeat == repeats:
+                break
+            if self.full(factors):  # every cell is fitted: seeds go where they are fewest
+                fewest = min(self.ev.attempts(h) for h in rows)
+                self.ev.more([h for h in rows if self.ev.attempts(h) == fewest])
+            else:
+                self.ev.more(rows)  # another seed of every row keeps the average effects balanced
+        self.active = knob_order(self.knobs, active + unclear)  # still unclear: kept, not lost
+
+    def full(self, factors: list[Factor]) -> bool:
+        """A stage of single knobs is a full factorial when that is small or fits in one round: no pair among
+        them is then aliased with another."""
+        return len(factors) <= FULL_FACTORIAL or (len(factors) <= FULL_FACTORIAL_MAX and all(
+            len(f) == 1 for f in factors) and 2 ** len(factors) <= self.ev.jobs)
+
+    def planned_seeds(self, cut: list[Factor], rows: int) -> int:
+        """Seeds per row of a stage that cuts the groups `cut`: enough for the smallest of their effects (one part
+        holds it when it is one knob's) to stand PLAN_Z standard errors from zero with the noise measured so
+        far, within WIDE_ROUNDS rounds."""
+        sizes = [abs(self.effects[g]) for g in cut if math.isfinite(self.effects.get(g, math.nan))]
+        sigma = fit(self.ev, self.mains()).sigma
+        if not sizes or not min(sizes) or not math.isfinite(sigma):
+            return 1
+        wanted = math.ceil((PLAN_Z * 2 * sigma / max(sizes)) ** 2 / rows)
+        return max(1, min(wanted, PLAN_ROUNDS * self.ev.jobs // rows))
+
+    def locate(self, group: Factor, inside: frozenset[str], outside: frozenset[str]) -> str | None:
+        """Probabilistic bisection (Horstein 1963; Waeber, Frazier & Henderson 2013) over `group`, the knobs in
+        which the hybrids `inside` and `outside` differ: under "one knob of the group holds the effect of
+        switching them all", a posterior over its knobs from every question so far (Student-t likelihood with
+        the pooled noise's degrees of freedom); each question switches a set holding about half the probability
+        to orig in `inside`, one seed, the same question again while the posterior does not move. The knob
+        once one holds POSTERIOR_STOP of the posterior and every answer fits it; None when an answer fits
+        neither "holds it" nor "does not" (several culprits, an interaction) or it does not settle."""
+        ev = self.ev
+        candidates = [k for k in self.knobs if k in group]
+        ev.ensure([inside, outside], 1)
+        asked: list[frozenset[str]] = []
+        for _ in range(2 * len(candidates).bit_length() + 4):
+            total, (sigma, df) = ev.mean(inside) - ev.mean(outside), ev.noise()
+            residuals = []
+            for question in asked:
+                drop = ev.mean(inside) - ev.mean(inside - question)
+                scale = max(sigma * math.sqrt(1 / ev.n(inside - question) + 1 / ev.n(inside)), 1e-9)
+                if not df or min(abs(drop), abs(drop - total)) > MISFIT_Z * scale:
+                    return None
+                residuals.append([(drop - total * (k in question)) / scale for k in candidates])
+            log_post = stats.t.logpdf(np.array(residuals), df).sum(axis=0) if residuals else np.zeros(len(candidates))
+            post = np.exp(log_post - log_post.max())
+            post /= post.sum()
+            order = np.argsort(-post, kind="stable")
+            best = int(order[0])
+            if post[best] >= POSTERIOR_STOP and all(abs(r[best]) <= MISFIT_Z for r in residuals):
+                return candidates[best]
+            size = int(np.argmin(np.abs(np.cumsum(post[order]) - 0.5))) + 1
+            question = frozenset(candidates[i] for i in order[:size])
+            if ev.attempts(inside - question) >= LAZY_SEEDS:
                 return None
-            member = np.array([k in group for k in candidates])
-            log_post += stats.t.logpdf((drop - total * member) / scale, df)
-        post = np.exp(log_post - log_post.max())
-        post /= post.sum()
-        order = np.argsort(-post, kind="stable")
-        if post[order[0]] >= POSTERIOR_STOP:
-            knob = candidates[order[0]]
-            leaf = ref - {knob}
-            return knob, ev.effect(ref, leaf) if ev.n(leaf) else total
-        size = int(np.argmin(np.abs(np.cumsum(post[order]) - 0.5))) + 1
-        group = frozenset(candidates[i] for i in order[:size])
-        if ev.n(ref - group) >= max_seeds:
-            return None
-        ev.ensure([ref - group], ev.n(ref - group) + 1)
-        if group not in queried:
-            queried.append(group)
-    return None
-
-
-def left_over(ev: Evaluator, base: Hybrid, max_seeds: int) -> float:
-    """effect(base, orig): what is left of the gap, with LEFT_SEEDS seeds of `base` at least and up to
-    GREY_SEEDS more (to the side with fewer runs) while it lies between GREY_Z standard errors and the critical
-    value: a second culprit seen through few degrees of freedom, or noise?"""
-    ev.ensure([base], min(LEFT_SEEDS, max_seeds))
-    for _ in range(GREY_SEEDS):
-        est, se = ev.effect(base, ev.orig), ev.se(base, ev.orig)
-        side = base if ev.n(base) <= ev.n(ev.orig) else ev.orig
-        if not GREY_Z * se < est <= ev.critical() * se or ev.n(side) >= max_seeds:
-            break
-        ev.ensure([side], ev.n(side) + 1)
-    return ev.effect(base, ev.orig)
-
-
-def main_effects(ev: Evaluator) -> tuple[np.ndarray, np.ndarray, int]:
-    """(effects, standard errors, residual degrees of freedom): least squares over every run so far of
-    WER = mu + sum of the effects of the knobs with start's value (sign-normalised: positive widens the gap)."""
-    xs, ys = [], []
-    for hybrid, wers in ev.wers.items():
-        xs += [[1.0, *(float(k in hybrid) for k in ev.knobs)]] * len(wers)
-        ys += wers
-    x, y = np.array(xs), np.array(ys)
-    coef, _, rank, _ = np.linalg.lstsq(x, y, rcond=None)
-    df = len(y) - rank
-    resid = y - x @ coef
-    cov = float(resid @ resid) / max(df, 1) * np.linalg.pinv(x.T @ x)
-    return ev.sign * coef[1:], np.sqrt(np.diag(cov)[1:]), df
-
-
-def screen(ev: Evaluator, threshold: float, max_seeds: int) -> tuple[dict[str, float], list[str]]:
-    """Culprits with their effects when the noise is large against the gap: one seed of every row of the
-    two-level fractional factorial (start is its first row), effects by least squares over every run; a
-    culprit's effect is >= `threshold` and significant (Bonferroni over the knobs). A knob within CONFIRM_Z
-    standard errors of that boundary gets one more seed of its knock-in and knock-out hybrids, until clear
-    or `max_seeds`."""
-    matrix, size = screening.design(ev.knobs)
-    rows = [frozenset(k for k, level in zip(ev.knobs, row, strict=True) if level == 1)
-            for row in matrix[:, 1:len(ev.knobs) + 1]]
-    ev.ensure(rows, 1)
-    while True:
-        effects, se, df = main_effects(ev)
-        boundary = np.maximum(threshold, stats.t.ppf(1 - 0.025 / len(ev.knobs), df) * se)
-        unclear = [(ev.start - {k}, frozenset({k})) for k, e, s, b in zip(ev.knobs, effects, se, boundary, strict=True)
-                   if abs(e - b) < CONFIRM_Z * s]
-        more = [h for pair in unclear for h in pair if ev.n(h) < max_seeds]
-        if not more:
-            break
-        for hybrid in more:
-            ev.ensure([hybrid], ev.n(hybrid) + 1)
-    culprits = {k: float(e) for k, e, b in zip(ev.knobs, effects, boundary, strict=True) if e >= b}
-    notes = [f"screened with a {size}-run fractional factorial, effects by least squares over {ev.runs} runs"]
-    return culprits, notes
-
-
-def adaptive(knobs: Sequence[str], evaluate: Evaluate, baseline_seeds: int = BASELINE_SEEDS,
-             max_baseline_seeds: int = MAX_BASELINE_SEEDS + 4,
-             max_seeds: int = 6, max_wrong_turns: int = 2) -> Finding:
-    """Culprits (knock-in effect or an interaction >= 20 % of the gap) with seeds spent on unclear answers."""
-    ev = Evaluator(knobs, evaluate)
-    gap, se, significant = ev.baselines(baseline_seeds, max_baseline_seeds, BASELINE_FUTILITY_Z)
-    if not significant and abs(gap) <= STOP_Z * se:
-        return ev.noise_finding(NAME, gap, se)  # a gap beyond 2 se is searched: only significant knobs are kept
-    threshold = ev.threshold()
-
-    def screened(reason: str) -> Finding:
-        """The answer of `screen` (noise when it finds no culprit), every run so far included."""
-        culprits, notes = screen(ev, threshold, max_seeds)
-        notes.insert(0, reason)
-        if not culprits:
-            finding = ev.noise_finding(NAME, gap, se)
-            finding.notes[:0] = notes
-            return finding
-        return Finding(NAME, frozenset(culprits), ev.runs, {k: ev.sign * e for k, e in culprits.items()}, notes)
-
-    def noisy(quantile: float) -> bool:
-        """The gap is below LOW_SNR seed deviations (the pooled deviation's lower bound at `quantile`)."""
-        sigma, df = ev.noise()
-        return abs(gap) < LOW_SNR * sigma * math.sqrt(df / stats.chi2.ppf(quantile, df))
-
-    if noisy(NOISE_QUANTILE):
-        return screened(f"gap {gap:+.2f} is small against the seed noise")
-    found: dict[str, float] = {}
-    found_at: dict[str, Hybrid] = {}  # the hybrid each culprit was knocked into
-    set_aside: list[str] = []
-    notes: list[str] = []
-
-    def search(ref: Hybrid, total: float) -> tuple[str, float] | None:
-        """A knob holding a culprit's share of `total` below `ref`, or None (the leaf is set aside)."""
-        candidates = [k for k in knobs if k not in found and k not in set_aside and k in ref]
-        if not candidates:
-            return None
-        hit = posterior_search(ev, ref, candidates, total, max_seeds)
-        knob, promised = hit or split_search(ev, ref, candidates, total, threshold, max_seeds)
-        leaf = ref - {knob}
-        ev.ensure([leaf], 1)
-        # a split search's leaf must show its promise (a wrong turn does not); the posterior already weighed it
-        e_in = ev.effect(ref, leaf) if hit else ev.decide(ref, leaf, promised / 2, max_seeds)
-        if e_in >= promised / 2:  # is it a significant culprit's share (more seeds only while unclear)?
-            e_in = ev.sample_until(ref, leaf, lambda est, se: est < threshold - STOP_Z * se
-                                   or (est > threshold + STOP_Z * se and est > ev.critical() * se), max_seeds)
-            if e_in >= threshold and e_in > ev.critical() * ev.se(ref, leaf):
-                return knob, e_in
-        set_aside.append(knob)
-        notes.append(f"{knob}: the search ended on a knob whose effect {ev.sign * e_in:+.2f} is not a culprit's; "
-                     f"set aside")
+            ev.more([inside - question])
+            if question not in asked:
+                asked.append(question)
         return None
 
-    base = ev.start
-    remaining = ev.effect(ev.start, ev.orig)
-    while len(set_aside) <= max_wrong_turns:
-        hit = search(base, remaining)
-        if hit is None:
-            if noisy(0.5):
-                return screened(f"a wrong turn, and the gap {gap:+.2f} is small against the seed noise")
-            continue
-        found[hit[0]], found_at[hit[0]] = hit[1], base
-        base = base - {hit[0]}
-        remaining = left_over(ev, base, max_seeds)
-        if remaining <= ev.critical() * ev.se(base, ev.orig):
-            break  # what is left is not distinguishable from noise
-        remaining = ev.decide(base, ev.orig, threshold, max_seeds)
-        if remaining < threshold or remaining <= ev.critical() * ev.se(base, ev.orig):
-            break  # with more seeds, what is left is less than a culprit's share or not significant
-    for knob, e_in in list(found.items()):
+    def single_out(self, knob: str) -> None:
+        """`knob` becomes a factor of its own (split off its group) and the one active factor beside those found
+        so far by bisection (`confirm` checks them at the end)."""
         single = frozenset({knob})
-        se_in = ev.se(found_at[knob], found_at[knob] - single) / 2  # of the boundary e_in / 2
+        group = next(f for f in self.partition if knob in f)
+        self.partition = knob_order(self.knobs, [f for f in self.partition if f != group]
+                                    + [single] + ([group - single] if len(group) > 1 else []))
+        self.examined.add(single)
+        self.active = knob_order(self.knobs, [f for f in self.active if len(f) == 1 and f != single] + [single])
 
-        def settled(est: float, se: float, e_in: float = e_in, se_in: float = se_in) -> bool:
-            """Additive (SPRT against e_out = 0), or clearly below half the knock-in effect."""
-            se2 = se**2 + se_in**2
-            return (est - e_in / 2) * e_in > SPRT_LLR * se2 or est < e_in / 2 - SPLIT_Z * math.sqrt(se2)
+    def run(self, capacity: int) -> None:
+        while any(len(f) > 1 for f in self.active):
+            factors = next_factors(self.knobs, self.active, capacity)
+            if len(self.active) == 1 and len(factors) == 2 and self.ev.jobs < designs.runs_of(2):
+                group, self.bisected = self.active[0], True
+                knob = self.locate(group, self.ev.start, self.ev.start - group)
+                if knob is not None:
+                    self.single_out(knob)
+                    continue
+            self.stage(factors)
 
-        e_out = ev.sample_until(single, ev.orig, settled, max_seeds)
-        if e_out >= e_in / 2 - SPLIT_Z * math.hypot(ev.se(single, ev.orig), se_in):
-            continue  # an interaction needs evidence: undecided after max_seeds counts as additive
-        notes.append(f"{knob}: knock-in {ev.sign * e_in:+.2f} vs knock-out {ev.sign * e_out:+.2f}: it acts "
-                     f"together with another knob")
-        ref = ev.start - (frozenset(found) - single)  # the knob and every unexplained knob at start's values
-        ev.ensure([ref], 1)
-        hit = search(ref, ev.effect(ref, single))
-        if hit is not None:
-            found[hit[0]], found_at[hit[0]] = hit[1], ref
-            notes.append(f"{hit[0]}: the partner of {knob} (interaction {ev.sign * hit[1]:+.2f})")
-    return Finding(NAME, frozenset(found), ev.runs, {k: ev.sign * e for k, e in found.items()}, notes)
+    def confirm(self) -> None:
+        """After a bisection: the knobs found must explain the gap in both directions (start with them at orig's
+        values is orig, orig with them at start's is start; a seed more while unclear). When start without them
+        is not orig, another knob acts beside them: it is located among the rest in that bracket; when orig with
+        them is not start, they act together with a knob still at start's value (a partner, or a knob that
+        masks one of them): it is located in the bracket of start and orig with them. Up to MORE_LOCATES times;
+        then, or when a bisection does not settle, a design over all knobs follows (every run so far kept).
+        Each check is sequential: "something is left" when significant, "nothing" when what is left is below
+        CHECK_SHARE of the gap and UNCLEAR_Z standard errors, else a seed more (a missing partner leaves the
+        whole gap in one direction, a masked knob its own effect, a further culprit its share)."""
+        if not self.bisected or any(len(f) > 1 for f in self.active):
+            return
+        ev = self.ev
+        for attempt in range(MORE_LOCATES + 1):
+            found = frozenset().union(*self.active)
+            brackets = [(ev.start - found, ev.orig), (ev.start, ev.orig | found)]  # what is left, each way
+
+            bound = CHECK_SHARE * abs(ev.mean(ev.start) - ev.mean(ev.orig))
+
+            def left(est: float, se: float, bound: float = bound) -> bool | None:
+                """True: more than noise is left; False: little is left, in share and in standard errors; None:
+                not yet clear (one run may show a missing partner's whole gap as half of it)."""
+                if abs(est) > ev.critical(2, CHECK_LEVEL) * se:
+                    return True
+                return False if abs(est) < min(bound, UNCLEAR_Z * se) else None
+
+            while True:  # the noise estimate moves with every run: until both are settled together
+                before = ev.runs
+                for inside, outside in brackets:
+                    ev.sample_until(inside, outside, lambda est, se: left(est, se) is not None, CONFIRM_SEEDS)
+                if ev.runs == before:
+                    break
+            open_ = [(i, o) for i, o in brackets if left(ev.effect(i, o), ev.se(i, o))]
+            if not open_:
+                return
+            inside, outside = open_[0]
+            rest = frozenset(self.knobs) - found
+            knob = self.locate(rest, inside, outside) if rest and attempt < MORE_LOCATES else None
+            if knob is None:
+                break
+            self.single_out(knob)
+        self.notes.append(f"{', '.join(sorted(found)) or 'nothing'} found by bisection does not explain the gap "
+                          f"in both directions: a design over all knobs")
+        self.partition, self.active, self.bisected = [frozenset(self.knobs)], [frozenset(self.knobs)], False
+        self.stage([frozenset({k}) for k in self.knobs])
+
+
+@dataclass
+class Verdict:
+    """One look at the runs: the model, its pairs, the culprits and what is still unclear."""
+
+    model: Fit
+    pairs: list[Term]
+    aliased: list[list[Term]]
+    culprits: set[str]
+    unclear: list[Term]
+    gap: tuple[float, float]  # the gap the significant terms (and the rest, when it is significant) explain
+    real: bool  # the gap (or a term) is distinguishable from noise
+
+
+def explained_gap(model: Fit, significant: list[Term]) -> tuple[float, float]:
+    """(estimate, standard error) of the gap as the significant terms explain it, plus what every other term
+    explains together when that is itself significant (many small effects); under effect sparsity this is
+    far less noisy than the sum of every term."""
+    rest = [t for t in model.terms if t not in significant]
+    rest_est, rest_se = model.estimate(model.vector(dict.fromkeys(rest, 1.0)))
+    counted = significant + (rest if abs(rest_est) > REST_Z * rest_se else [])
+    return model.estimate(model.vector(dict.fromkeys(counted, 1.0))) if counted else (0.0, 0.0)
+
+
+def judge(search: Search, singles: list[Factor], candidates: list[Term]) -> Verdict:
+    ev = search.ev
+    pairs, aliased = select_pairs(ev, search.mains(), candidates)
+    model = fit(ev, search.mains() + pairs)
+    if search.lenth and not ev.noise()[1]:  # no replicates yet: the residual holds the alias chains
+        model = replace(model, sigma=search.lenth[0], df=search.lenth[1])
+    q = model.quantile(len(search.examined) + len(candidates), VERDICT_LEVEL)  # Bonferroni over the terms examined
+    terms = [(f,) for f in singles] + pairs
+    stand_ins = {group[0] for group in aliased}  # a pair standing in for others it cannot be told from
+    estimates = {t: model.term(t) for t in terms}
+    significant = [t for t, (est, se) in estimates.items() if abs(est) > q * se]
+    gap, gap_se = explained_gap(model, significant)
+    full, full_se = model.gap()
+    threshold = CULPRIT_SHARE * abs(gap)
+    culprits: set[str] = set()
+    unclear: list[Term] = []
+    for term, (est, se) in estimates.items():
+        if not math.isfinite(est):
+            unclear.append(term)
+            continue
+        size = (abs(est) - threshold) / se if se else math.inf
+        significance = abs(est) / se - q if se else math.inf
+        if size >= 0 and significance > 0 and term not in stand_ins:
+            culprits |= {k for f in term for k in f}
+        promising = size >= 0 and significance <= 0 and abs(est) > FLAG_Z * se  # an effect, not yet significant
+        if promising or (size >= 0 and abs(significance) < CONFIRM_Z) or (significance > 0 and abs(size) < CONFIRM_Z):
+            unclear.append(term)
+    real = bool(significant) or abs(full) > model.quantile() * full_se
+    return Verdict(model, pairs, aliased, culprits, unclear, (gap, gap_se) if significant else (full, full_se), real)
+
+
+def heredity(search: Search, singles: list[Factor]) -> list[Factor]:
+    """The knobs whose average effect (main effects only, over every run) is beyond FLAG_Z standard errors:
+    strong effect heredity (Hamada & Wu 1992) makes pairs among them the candidates; without it a pair on a
+    flagged pair's alias chain plus main effects that cancel its average effects fits the runs as well. A
+    second look takes the noise from the fit with the pairs the first look found (a pair's own contrast
+    inflates the noise of a fit without it)."""
+    ev = search.ev
+    if search.bisected:  # the knobs a bisection singled out (its check saw them act together or not): all pairs
+        return singles
+    average = fit(ev, search.mains())
+    flagged = search.flagged(average, singles, FLAG_Z)
+    pairs, _ = select_pairs(ev, search.mains(), search.pair_candidates(flagged))
+    if pairs:
+        cleaner = fit(ev, search.mains() + pairs)
+        if cleaner.df and average.df and cleaner.sigma < average.sigma:
+            flagged = search.flagged(replace(average, sigma=cleaner.sigma, df=cleaner.df), singles, FLAG_Z)
+    return [f for f in singles if f in set(flagged) | set(search.flagged(average, singles, FLAG_Z))]
+
+
+def verdicts(search: Search) -> Finding:
+    """Resolve: pairs among the active knobs, de-aliasing and follow-up runs, then the Finding."""
+    ev = search.ev
+    singles = [f for f in search.active if len(f) == 1]
+    allowed = max(1, min(FOLLOW_UPS, ROUND_TARGET - ev.rounds))  # follow-up rounds left within the target ...
+    scale = math.ceil(FOLLOW_UPS / allowed)  # ... each with the seeds of the rounds it saves
+    for follow_up in range(allowed + 1):
+        candidates = search.pair_candidates(heredity(search, singles))
+        verdict = judge(search, singles, candidates)
+        follow = [h for group in verdict.aliased for t in group  # de-aliasing: each pair switched in both ways
+                  for h in (ev.orig.union(*t), ev.start.difference(*t))]
+        follow += [h for t in verdict.unclear
+                   for h in (ev.start.difference(*t), ev.orig.union(*t))] * (FOLLOW_SEEDS * scale)
+        if verdict.unclear or not ev.noise()[1]:  # the references of those contrasts, or the first replicates
+            follow += [ev.start, ev.orig] * (REFERENCE_SEEDS * scale)
+        if not follow or follow_up == allowed:
+            break
+        ev.more(follow)
+    return finding(search, verdict)
+
+
+def finding(search: Search, verdict: Verdict) -> Finding:
+    ev, model = search.ev, verdict.model
+    q95 = model.quantile()
+    g, g_se = verdict.gap
+    culprits = verdict.culprits
+    notes = list(search.notes)
+    effects, intervals = {}, {}
+    for f in search.active:
+        est, se = model.term((f,))
+        if len(f) == 1 and math.isfinite(est):
+            (k,) = f
+            effects[k], intervals[k] = est, (est - q95 * se, est + q95 * se)
+    interactions = []
+    for a, b in verdict.pairs:
+        est, se = model.term((a, b))
+        if math.isfinite(est) and set(a | b) <= culprits and abs(est) >= CULPRIT_SHARE * abs(g):
+            interactions.append({"knobs": sorted(a | b), "effect": est, "low": est - q95 * se,
+                                 "high": est + q95 * se})
+    if not verdict.real:
+        more = runs_to_decide(g, model.sigma) if min(abs(g), model.sigma) > 1e-9 else 0
+        notes.insert(0, f"gap {g:+.2f} (standard error {g_se:.2f}) is not distinguishable from noise"
+                        + (f"; about {more} runs of orig and of start would decide a gap of this size" if more else ""))
+    elif not culprits:
+        largest = sorted(effects.items(), key=lambda kv: -abs(kv[1]))[:4]
+        notes.insert(0, f"gap {g:+.2f} is real but no knob or pair holds {CULPRIT_SHARE:.0%} of it"
+                        + (f"; the largest: {', '.join(f'{k} {v:+.2f}' for k, v in largest)}" if largest else ""))
+    alias_names = [["*".join(sorted(k for f in t for k in f)) for t in group] for group in verdict.aliased]
+    undecided = {k for t in verdict.unclear for f in t for k in f} | {
+        k for group in verdict.aliased for t in group for f in t for k in f if k not in culprits}
+    notes.append(f"{len(search.partition)} factors after the stages; effects by least squares over {ev.runs} "
+                 f"trainings (residual degrees of freedom {model.df})")
+    return ev.finding(NAME, culprits, effects, notes, intervals=intervals, interactions=interactions,
+                      undecided=sorted(undecided), aliased=alias_names, gap=(g, g - q95 * g_se, g + q95 * g_se))
+
+
+def adaptive(knobs: Sequence[str], evaluate: Evaluate, jobs: int = 1) -> Finding:
+    """Culprits (a main effect or a pair >= CULPRIT_SHARE of the gap) in rounds of at most `jobs` trainings."""
+    ev = Evaluator(knobs, evaluate, jobs)
+    search = Search(ev, knobs)
+    capacity = stage_capacity(jobs)
+    if designs.runs_of(len(knobs)) <= WIDE_ROUNDS * jobs:
+        capacity = len(knobs)
+    elif capacity < MANY_GPUS:
+        gap, se, significant = ev.baselines(BASELINE_SEEDS, BASELINE_SEEDS + EXTRA_BASELINE_SEEDS)
+        if not math.isfinite(gap) or (gap == 0 and se == 0):  # no run, or identical runs: nothing to bisect
+            return ev.noise_finding(NAME, gap, se)
+        sigma, df = ev.noise()
+        if not significant or abs(gap) < LOW_SNR * sigma * math.sqrt(df / stats.chi2.ppf(NOISE_QUANTILE, df)):
+            capacity = len(knobs)  # every run of the design informs every knob (and the gap): hidden replication
+            search.notes.append(f"gap {gap:+.2f} is {'not clear' if not significant else 'small'} against the seed "
+                                f"noise: a design over all knobs")
+    search.run(capacity)
+    search.confirm()
+    return verdicts(search)

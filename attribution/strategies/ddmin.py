@@ -16,21 +16,27 @@ def closes(ev: Evaluator, to_orig: frozenset[str], max_seeds: int) -> bool:
     return ev.decide(ev.start - to_orig, ev.orig, threshold, max_seeds) < threshold
 
 
-def ddmin(knobs: Sequence[str], evaluate: Evaluate, seeds: int = BASELINE_SEEDS, max_seeds: int = 4) -> Finding:
+def ddmin(knobs: Sequence[str], evaluate: Evaluate, seeds: int = BASELINE_SEEDS, max_seeds: int = 4,
+          jobs: int = 1) -> Finding:
     """ddmin over the knobs with the `closes` test: `seeds` for orig and start (more while the gap is
-    unclear), up to `max_seeds` per tested hybrid."""
-    ev = Evaluator(knobs, evaluate)
+    unclear), up to `max_seeds` per tested hybrid. With `jobs` > 1 the first seed of every subset (then of
+    every complement) of a level is asked for in one round, as in parallel delta debugging."""
+    ev = Evaluator(knobs, evaluate, jobs)
     gap, se, significant = ev.baselines(seeds, max(seeds, MAX_BASELINE_SEEDS))
     if not significant:
         return ev.noise_finding(NAME, gap, se)
     current, n = list(knobs), 2
     while len(current) >= 2:
         chunks = [current[i * len(current) // n:(i + 1) * len(current) // n] for i in range(n)]
+        if jobs > 1:
+            ev.ensure([ev.start - frozenset(c) for c in chunks], 1)
         reduced = next((c for c in chunks if closes(ev, frozenset(c), max_seeds)), None)
         if reduced is not None:
             current, n = reduced, 2
             continue
         if n > 2:  # complements (for n == 2 they are the chunks themselves)
+            if jobs > 1:
+                ev.ensure([ev.start - (frozenset(current) - frozenset(c)) for c in chunks], 1)
             complement = next((c for c in ([k for k in current if k not in chunk] for chunk in chunks)
                                if closes(ev, frozenset(c), max_seeds)), None)
             if complement is not None:
@@ -39,5 +45,5 @@ def ddmin(knobs: Sequence[str], evaluate: Evaluate, seeds: int = BASELINE_SEEDS,
         if n >= len(current):
             break
         n = min(len(current), 2 * n)
-    return Finding(NAME, frozenset(current), ev.runs,
-                   {k: ev.sign * ev.effect(ev.start, ev.start - {k}) for k in current if ev.n(ev.start - {k})})
+    return ev.finding(NAME, current, {k: ev.sign * ev.effect(ev.start, ev.start - {k})
+                                      for k in current if ev.n(ev.start - {k})})

@@ -11,9 +11,9 @@ from attribution.strategies.common import MAX_BASELINE_SEEDS, Evaluate, Evaluato
 NAME = "one-at-a-time"
 
 
-def one_at_a_time(knobs: Sequence[str], evaluate: Evaluate, seeds: int = 3) -> Finding:
-    """Every knob alone in both directions with `seeds` seeds each (one batch after the baselines)."""
-    ev = Evaluator(knobs, evaluate)
+def one_at_a_time(knobs: Sequence[str], evaluate: Evaluate, seeds: int = 3, jobs: int = 1) -> Finding:
+    """Every knob alone in both directions with `seeds` seeds each (all at once after the baselines)."""
+    ev = Evaluator(knobs, evaluate, jobs)
     gap, se, significant = ev.baselines(seeds, max(seeds, MAX_BASELINE_SEEDS))
     if not significant:
         return ev.noise_finding(NAME, gap, se)
@@ -29,4 +29,4 @@ def one_at_a_time(knobs: Sequence[str], evaluate: Evaluate, seeds: int = 3) -> F
             culprits.add(k)
         if abs(e_in - e_out) > critical * math.hypot(se_in, se_out):
             notes.append(f"{k}: knock-in {ev.sign * e_in:+.2f} vs knock-out {ev.sign * e_out:+.2f}: an interaction")
-    return Finding(NAME, frozenset(culprits), ev.runs, effects, notes)
+    return ev.finding(NAME, culprits, {k: e for k, e in effects.items() if math.isfinite(e)}, notes)

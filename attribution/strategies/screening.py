@@ -8,9 +8,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.linalg
-from scipy import stats
 
+from attribution.scenario import CULPRIT_SHARE
 from attribution.strategies.common import Evaluate, Evaluator, Finding
+from attribution.strategies.linear_model import fit
 
 NAME = "screening"
 SPARE_COLUMNS = 4  # unused contrasts kept for the noise estimate (their degrees of freedom)
@@ -37,36 +38,33 @@ def aliases(knobs: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def screening(knobs: Sequence[str], evaluate: Evaluate, seeds: int = 1) -> Finding:
-    """Main effect of each knob = mean WER where it has start's value - mean where it has orig's; a culprit
-    when the effect is significant (t test over the spare contrasts, Bonferroni) and >= 20 % of the gap
-    (start, the design's first row, against one run of orig). No significant effect: noise."""
-    ev = Evaluator(knobs, evaluate)
+def screening(knobs: Sequence[str], evaluate: Evaluate, seeds: int = 1, jobs: int = 1) -> Finding:
+    """Main effect of each knob (mean WER where it has start's value - mean where it has orig's) by least
+    squares over the design's runs and one of orig; a culprit when the effect is significant (t test on the
+    residual, which the unused contrasts make up; Bonferroni) and >= CULPRIT_SHARE of the gap (the model's
+    start - orig). No significant effect: noise. A failed run is left out of the fit."""
+    ev = Evaluator(knobs, evaluate, jobs)
     matrix, size = design(knobs)
     used = matrix[:, 1:len(knobs) + 1]
     rows = [frozenset(k for k, level in zip(knobs, row, strict=True) if level == 1) for row in used]
     ev.ensure([*rows, ev.orig], seeds)  # row 0 is start (every knob at +1)
-    means = np.array([ev.mean(r) for r in rows])
-    contrasts = matrix.T @ means * 2 / size  # effect of every column (column 0: twice the grand mean)
-    effects = {k: float(contrasts[j + 1]) for j, k in enumerate(knobs)}
-    spare = contrasts[len(knobs) + 1:]
-    se_effect, df = float(np.sqrt(np.mean(spare ** 2))), len(spare)
-    sigma = se_effect * math.sqrt(size) / 2  # one run's seed noise
-    gap = ev.mean(ev.start) - ev.mean(ev.orig)
-    ev.sign = 1.0 if gap >= 0 else -1.0
-    notes = [f"resolution III: {size} runs; seed noise {sigma:.2f} from {df} unused contrasts (two-knob "
-             f"interactions aliased with them inflate it)"]
-    critical = stats.t.ppf(1 - 0.025 / len(knobs), df)
-    significant = {k for k, e in effects.items() if abs(e) > critical * se_effect}
+    terms = [(frozenset({k}),) for k in knobs]
+    model = fit(ev, terms)
+    effects = {k: est for k, (est, _) in zip(knobs, map(model.term, terms), strict=True) if math.isfinite(est)}
+    gap, gap_se = model.gap()
+    ev.sign = 1.0 if not gap < 0 else -1.0
+    notes = [f"resolution III: {size} runs; seed noise {model.sigma:.2f} from {model.df} residual degrees of "
+             f"freedom (two-knob interactions aliased with the unused contrasts inflate it)"]
+    critical = model.quantile(len(knobs))
+    significant = {k for k, t in zip(knobs, terms, strict=True)
+                   if abs(model.term(t)[0]) > critical * model.term(t)[1]}
     if not significant:
-        gap_se = sigma * math.sqrt(1 / ev.n(ev.start) + 1 / ev.n(ev.orig))
         finding = ev.noise_finding(NAME, gap, gap_se)
         finding.notes[:0] = [*notes, "no main effect is distinguishable from noise"]
         return finding
-    threshold = ev.threshold()
-    culprits = {k for k in significant if abs(effects[k]) >= threshold}
+    culprits = {k for k in significant if abs(effects[k]) >= CULPRIT_SHARE * abs(gap)}
     for k, pairs in aliases(knobs).items():
         if k in culprits and pairs:
             notes.append(f"{k}'s main effect is aliased with the interactions "
                          f"{', '.join(f'{a}x{b}' for a, b in pairs)}")
-    return Finding(NAME, frozenset(culprits), ev.runs, effects, notes)
+    return ev.finding(NAME, culprits, effects, notes)

@@ -1,0 +1,85 @@
+"""The Sisyphus gather job's work, as plain functions (no Sisyphus import): read every finished score, turn the
+runs into the runner's `JobResult`s and write results.json and the report with the same functions as `run`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from attribution.strategies import Finding
+from common.atomic import write_atomic
+from runner.environment_facts import section_from_report
+from runner.local import JobResult
+from runner.results import Bisection, write_bisection_report, write_results
+from runner.summary import Labels
+
+
+def read_score(path: str | Path) -> dict[str, Any]:
+    """A score file (RecognizeScoreJob: "wer", "segments", "seed_result") or, without references, a training
+    result (TrainJob's train.json) read as one with "wer" None (its best dev score is judged instead)."""
+    score = json.loads(Path(path).read_text())
+    if "seed_result" not in score:
+        score = {"wer": None, "segments": [], "seed_result": score}
+    return score
+
+
+def _job_id(path: str) -> str:
+    """The Sisyphus job (`TrainJob.<hash>`) of a path in its `output/` folder."""
+    return Path(path).parents[1].name
+
+
+def entry_label(entry: dict[str, Any]) -> tuple[str, list[str], str | None]:
+    """(label, knobs, direction) of a gather entry: a baseline's label, else the hybrid as written (its
+    hybrid.json, when it has a config hybrid) with the environment knobs it switches too."""
+    label, knobs, direction = entry["label"], [], None
+    if entry.get("info") is not None:
+        info = json.loads(Path(entry["info"]).read_text())
+        label, knobs, direction = info["id"], info["knobs"], info["direction"]
+    if "knobs" in entry:  # environment knobs switched too
+        knobs, direction = sorted({*knobs, *entry["knobs"]}), entry["direction"]
+        label = f"{direction}:{'+'.join(knobs)}"
+    return label, knobs, direction
+
+
+def gathered_runs(entries: list[dict[str, Any]]) -> tuple[list[JobResult], Labels]:
+    """The finished runs of every entry, as the local runner reports them.
+
+    :param entries: [{"label", "config" (path), "info" (hybrid.json or None), optionally "knobs" and "direction"
+        (a hybrid that switches environment knobs), "runs": [{"seed", "score" (score.json or train.json)[,
+        "environment" (its spec)]}]}], paths as strings"""
+    labels: Labels = {}
+    runs = []
+    for entry in entries:
+        label, knobs, direction = entry_label(entry)
+        labels[label] = (knobs, direction)
+        for run in entry["runs"]:
+            score = read_score(run["score"])
+            trained = score["seed_result"]
+            scored = score["wer"] is not None
+            runs.append(JobResult(label, entry["config"], run["seed"], _job_id(trained["work_dir"]),
+                                  trained["status"], trained["reason"], trained["log"], wer=score["wer"],
+                                  segments=score["segments"], best_dev=trained["best_dev"],
+                                  train_seconds=trained["seconds"], environment=trained.get("environment"),
+                                  environment_spec=run.get("environment"), train_dir=trained["work_dir"],
+                                  final_epoch=trained["final_epoch"],
+                                  score_key=_job_id(run["score"]) if scored else None))
+    return runs, labels
+
+
+def gather_results(entries: list[dict[str, Any]], results_file: Path, report_txt: Path, report_dir: Path,
+                   title: str, finding: dict | None = None, environments: dict[str, Any] | None = None) -> dict:
+    """results.json (`runner.results` schema), report.txt (the table and verdict as text) and the report folder.
+    `environments`: `PairEnvironments.report(...)` (results.json then has an environments section)."""
+    runs, labels = gathered_runs(entries)
+    configs = {entry["label"]: entry["config"] for entry in entries}
+    scorer = "test WER" if any(r.wer is not None for r in runs) else "dev error"
+    bisection = Bisection(configs["orig"], configs["start"], scorer, runs, labels,
+                          Finding.from_json(finding) if finding else None,
+                          section_from_report(environments, runs) if environments else None)
+    payload = write_results(results_file, bisection)
+    table = [f"{h['label']}: {h['wer_mean']:.2f} ± {h['wer_std']:.2f} % {scorer} over {h['runs']} seeds"
+             for h in payload["hybrids"] if h["wer_mean"] is not None]
+    write_atomic(report_txt, "\n".join(table + [""] + payload["verdict"]) + "\n")
+    write_bisection_report(report_dir, bisection, title)
+    return payload

@@ -18,8 +18,9 @@ from interpolate.plan import HybridRequest, PlanError, plan_hybrid
 from interpolate.render import hybrid_file_name, render_hybrid
 from interpolate.units import Units, merge_units
 from interpolate.verify import round_trip_problems
-from knobs.diff import NO_EFFECT, PairDiff, diff_configs
+from knobs.diff import PairDiff, diff_configs
 from knobs.environment import EnvironmentKnob, config_only, environment_fields, switched_sides, with_environment_knobs
+from knobs.group import NO_EFFECT
 from knobs.loader import LoadContext, LoadedConfig, load, load_pair
 from knobs.requirements import requirements_of
 from knobs.rules import RuleTable, load_rules

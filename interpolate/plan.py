@@ -17,7 +17,6 @@ from typing import Any
 from common.errors import UserError
 from knobs.diff import (
     ABSENT,
-    NO_EFFECT,
     Change,
     Classifier,
     PairDiff,
@@ -27,6 +26,7 @@ from knobs.diff import (
     tree_changes,
     value_at,
 )
+from knobs.group import NO_EFFECT
 from knobs.loader import LoadedConfig
 from knobs.normalize import LR_INPUT_KEYS, OPTIMIZER_KEYS
 from knobs.rules import RuleTable
@@ -34,7 +34,6 @@ from knobs.rules import RuleTable
 DIRECTIONS = ("knock-in", "knock-out")
 DELETE = "<config-bisect: delete>"  # same marker as interpolate/hybrid_runtime.py
 PER_EPOCH_PATHS = ("learning_rate", "pretrain.rebuild")
-NOT_SWITCHABLE = NO_EFFECT  # the name bisect_cli/plan_cmd.py imports (until its rewrite, issue 12)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ exactly the others (runtime settings aside)."""
 from __future__ import annotations
 
 from interpolate.plan import HybridRequest
-from knobs.diff import NO_EFFECT, PairDiff, diff_configs
+from knobs.diff import PairDiff, diff_configs
+from knobs.group import NO_EFFECT
 from knobs.loader import LoadedConfig
 from knobs.rules import RuleTable
 

@@ -4,8 +4,9 @@ Runs inside the loader subprocess. Literals stay literals (tuples become lists, 
 Python numbers, floats are rounded to 12 significant digits so that `numpy.linspace` and hand-written
 lists compare equal). Everything else becomes a tagged dict:
 
-- `{"__function__": name, "source_hash": ..., "fingerprint": ..., "refs": [...]}` for functions and
-  classes: `source_hash` is over the normalized source (docstrings, comments, whitespace ignored),
+- `{"__function__": name, "source_hash": ..., "fingerprint": ..., "refs": [...], "calls": [...],
+  "train_only": bool}` for functions and classes (`train_only`: the code branches on the train flag):
+  `source_hash` is over the normalized source (docstrings, comments, whitespace ignored),
   `fingerprint` adds the encodings of the config globals it reads, transitively (late binding: a
   function that reads `learning_rate` changes when `learning_rate` does).
 - `{"__object__": type name, "repr": ...}` for other objects (memory addresses removed).
@@ -26,6 +27,8 @@ import types
 from typing import Any
 
 FLOAT_DIGITS = 12
+# RETURNN code that acts only in training: `network.train_flag`, `cond_on_train`, `tf.cond(is_training, ...)`
+TRAIN_ONLY = re.compile(r"\btrain_flag\b|\bcond_on_train\b|\bis_training\b|\bget_global_train_flag")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 # Names RETURNN puts into the config namespace itself; never user settings.
 NAMESPACE_NAMES = frozenset({"config", "__builtins__", "__file__", "__name__", "__package__", "__doc__"})
@@ -77,6 +80,14 @@ def function_calls(fn: Any) -> list[str]:
         return called_names(ast.parse(textwrap.dedent(inspect.getsource(fn))))
     except (OSError, TypeError, SyntaxError):
         return []
+
+
+def acts_only_in_training(fn: Any) -> bool:
+    """The function's code branches on RETURNN's train flag (SpecAugment-style masking, warping)."""
+    try:
+        return bool(TRAIN_ONLY.search(inspect.getsource(fn)))
+    except (OSError, TypeError):
+        return False
 
 
 def normalized_source_hash(fn: Any) -> str:
@@ -154,6 +165,7 @@ class Encoder:
             "fingerprint": self.fingerprint(fn, ()),
             "refs": refs,
             "calls": [n for n in function_calls(fn) if n in refs],
+            "train_only": acts_only_in_training(fn),
         }
 
     def _globals_of(self, fn: Any) -> dict[str, Any]:

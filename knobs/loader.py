@@ -41,17 +41,18 @@ class LoadedConfig:
     sha256: str
     values: dict[str, dict]
     unresolved: list[dict]
-    warnings: list[str]
+    warnings: list[dict]  # {"code", "message", "advice"} (see knobs.worker)
     per_epoch: dict | None
     format: str = "py"
     imports: dict[str, str] = field(default_factory=dict)
+    environ: dict[str, str] = field(default_factory=dict)  # environment variables the config sets
 
     @classmethod
     def from_json(cls, data: dict) -> LoadedConfig:
         return cls(path=data["path"], sha256=data["sha256"], values=data["values"],
                    unresolved=data["unresolved"], warnings=data["warnings"],
                    per_epoch=data.get("per_epoch"), format=data.get("format", "py"),
-                   imports=data.get("imports", {}))
+                   imports=data.get("imports", {}), environ=data.get("environ", {}))
 
     def value(self, name: str, default: Any = None) -> Any:
         entry = self.values.get(name)

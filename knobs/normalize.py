@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "learning_rate_control": "constant", "learning_rate_control_relative_error_relative_lr": False,
     "learning_rate_control_min_num_epochs_per_new_lr": 0, "use_learning_rate_control_always": False,
     "min_learning_rate": 0.0, "newbob_learning_rate_decay": 0.5, "newbob_multi_num_epochs": 5,
+    # tf/updater.py:Updater.__init__, Updater._post_process_grad; tf/engine.py:Engine.init_train_from_config
+    "decouple_constraints": False, "gradient_clip_norm": 0.0, "gradient_clip_avg_norm": 0.0,
+    "shuffle_batches": False, "save_interval": 1,
 }
 _RENAMED = {"learning_rate_decay": "newbob_learning_rate_decay",
             "learning_rate_growth": "newbob_learning_rate_growth"}

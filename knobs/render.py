@@ -1,4 +1,4 @@
-"""Human view of a knob diff: a rich table plus "equivalent" and "unresolved" sections."""
+"""Human view of a knob diff: a rich table plus "equivalent", "unresolved" and "warnings" sections."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ def render(diff: PairDiff, console: Console, verbose: bool = False) -> None:
             for c in knob.changes:
                 epochs = f" [epochs {c.epochs}]" if c.epochs else ""
                 note = f"  ({c.note})" if c.note else ""
-                console.print(f"  {c.path}{epochs}: {show(c.orig, 80)} → {show(c.start, 80)}{note}",
-                              markup=False)
+                shown_orig, shown_start = c.shown(80)
+                console.print(f"  {c.path}{epochs}: {shown_orig} → {shown_start}{note}", markup=False)
     if diff.equivalent:
         console.print("\n[bold]Equivalent[/bold] (spelled differently, same training):")
         for eq in diff.equivalent:
@@ -45,5 +45,9 @@ def render(diff: PairDiff, console: Console, verbose: bool = False) -> None:
         for u in diff.unresolved:
             name = u["name"] or u["source"].splitlines()[0][:60]
             console.print(f"  {u['side']}: {name} (line {u['line']}): {u['error']}", markup=False)
-    for warning in diff.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+    if diff.warnings:
+        console.print("\n[bold]Warnings[/bold] (loading, reproducibility, fairness of the comparison):")
+        for w in diff.warnings:
+            side = f" ({w.side})" if w.side else ""
+            console.print(f"  [yellow]{w.code}[/yellow]{escape(side)}: {escape(w.message)}")
+            console.print(f"      → {escape(w.advice)}")

@@ -13,8 +13,13 @@ from pathlib import Path
 
 from common.errors import UserError
 
-CATEGORIES = ("optimizer", "lr", "batching", "pretrain", "l2", "dropout", "model", "loss", "data",
-              "augmentation", "seed", "training-length", "runtime", "search", "other")
+
+def _shipped() -> dict:
+    return json.loads(resources.files("knobs").joinpath("rules.json").read_text())
+
+
+# the knob categories in display order: the shipped table's list (a new category is one line in rules.json)
+CATEGORIES: tuple[str, ...] = tuple(_shipped()["categories"])
 
 
 @dataclass(frozen=True)
@@ -32,15 +37,16 @@ class RuleTable:
     def attribute_category(self, attribute: str) -> str | None:
         return next((cat for pattern, cat in self.layer_attributes if fnmatchcase(attribute, pattern)), None)
 
-    def function_user_category(self, layer_name: str, layer: dict) -> str:
-        """Category of a config function used by `layer` (e.g. a loss function, a feature transform)."""
+    def function_user_rule(self, layer_name: str, layer: dict) -> str | None:
+        """Category of a config function used by `layer` (e.g. a loss function, a feature transform) by the
+        table, or None when no rule matches (then the layer's role in the graph decides)."""
         for condition, cat in self.function_users:
             if "attribute" in condition and condition["attribute"] not in layer:
                 continue
             if "layer" in condition and not fnmatchcase(layer_name, condition["layer"]):
                 continue
             return cat
-        return self.default_layer
+        return None
 
 
 def _validate(data: dict, origin: str) -> dict:
@@ -56,7 +62,7 @@ def _validate(data: dict, origin: str) -> dict:
 
 def load_rules(user_file: str | Path | None = None) -> RuleTable:
     """The shipped table, with the rules of `user_file` (if any) taking precedence."""
-    shipped = _validate(json.loads(resources.files("knobs").joinpath("rules.json").read_text()), "rules.json")
+    shipped = _validate(_shipped(), "rules.json")
     user: dict = {}
     if user_file is not None:
         try:

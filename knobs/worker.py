@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 import re
 import sys
 import types
@@ -20,17 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from knobs.encoding import Encoder, called_names, is_encodable_global, python_literal
+from knobs.exceptions import describe
 from knobs.schedule import lr_per_epoch
-
-
-def config_format(path: Path, text: str) -> str:
-    """RETURNN's format detection (config.py:Config.load_file)."""
-    stripped = text.strip()
-    if stripped.startswith("#!") or path.name.endswith(".py"):
-        return "py"
-    if stripped.startswith("{"):
-        return "json"
-    return "text"
+from knobs.text_format import ConfigFormatError, config_format, load_non_python, warning
 
 
 def assigned_names(stmt: ast.stmt) -> list[str]:
@@ -46,6 +39,30 @@ def assigned_names(stmt: ast.stmt) -> list[str]:
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node is not stmt:
             names.append(node.name)
     return list(dict.fromkeys(names))
+
+
+_MUTATING_METHODS = frozenset({"update", "append", "extend", "insert", "setdefault", "pop", "remove", "clear"})
+
+
+def _base_name(node: ast.AST) -> str | None:
+    while isinstance(node, ast.Subscript | ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def mutated_names(stmt: ast.stmt) -> list[str]:
+    """Top-level names a statement changes in place: `train["x"] = ...`, `net.update(...)`, `a.b += 1`."""
+    targets: list[ast.AST] = []
+    if isinstance(stmt, ast.Assign):
+        targets = list(stmt.targets)
+    elif isinstance(stmt, ast.AugAssign | ast.AnnAssign):
+        targets = [stmt.target]
+    elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
+            and isinstance(stmt.value.func, ast.Attribute) and stmt.value.func.attr in _MUTATING_METHODS:
+        targets = [stmt.value.func.value]
+    names = [_base_name(t) for t in targets if isinstance(t, ast.Subscript | ast.Attribute)
+             or isinstance(stmt, ast.Expr)]
+    return [n for n in dict.fromkeys(names) if n]
 
 
 def referenced_names(stmt: ast.stmt) -> list[str]:
@@ -73,33 +90,43 @@ def exec_statements(config: Any, path: Path, text: str) -> tuple[dict, dict]:
         try:
             exec(code, ns, ns)  # noqa: S102 - executing the config is the point
         except (Exception, SystemExit) as exc:
-            error = f"{type(exc).__name__}: {exc}".strip()
+            error = describe(exc)
             for n in names:
                 if ns.get(n, _MISSING) is before[n]:
-                    unresolved[n] = {"name": n, "source": source, "error": error.splitlines()[0][:300],
-                                     "line": stmt.lineno}
+                    unresolved[n] = {"name": n, "source": source, "error": error, "line": stmt.lineno}
                     ns.pop(n, None)
             if not names:
-                unresolved[f"<line {stmt.lineno}>"] = {
-                    "name": None, "source": source, "error": error.splitlines()[0][:300], "line": stmt.lineno}
+                unresolved[f"<line {stmt.lineno}>"] = {"name": None, "source": source, "error": error,
+                                                       "line": stmt.lineno}
             continue
         for n in names:
             unresolved.pop(n, None)
             statements[n] = {"source": source, "line": stmt.lineno, "refs": referenced_names(stmt),
                              "calls": called_names(stmt)}
+        for n in mutated_names(stmt):
+            if n in statements and n not in names:  # the value now also depends on what this statement read
+                entry = statements[n]  # (its "source" stays the defining statement: what hybrids carry)
+                entry["refs"] = sorted(set(entry["refs"]) | set(referenced_names(stmt)) - {n})
+                entry["calls"] = sorted(set(entry["calls"]) | set(called_names(stmt)))
     return unresolved, statements
 
 
 _MISSING = object()
 
 
-def load_config(path: Path, context_files: list[str], settings: dict[str, Any]) -> tuple[Any, dict, dict, list]:
-    """Load like RETURNN: context files first, `--set` values, then the config itself."""
+_SET_BY_IMPORTS = frozenset({"TF2_BEHAVIOR", "TPU_ML_PLATFORM"})  # importing TensorFlow sets these
+
+
+def load_config(path: Path, context_files: list[str], settings: dict[str, Any]
+                ) -> tuple[Any, dict, dict, list[dict], dict[str, str]]:
+    """Load like RETURNN: context files first, `--set` values, then the config itself. Returns the config, the
+    unresolved names, the statements, warnings and the environment variables the config set."""
     import returnn  # noqa: F401 - registers the old module names (TFUtil, ...) via __old_mod_loader__
     from returnn.config import Config, global_config_ctx, set_global_config
 
     config = Config()
-    warnings: list[str] = []
+    warnings: list[dict] = []
+    environ_before = dict(os.environ)
     with global_config_ctx(config):
         for ctx_file in context_files:
             config.load_file(ctx_file)
@@ -112,19 +139,20 @@ def load_config(path: Path, context_files: list[str], settings: dict[str, Any]) 
         statements: dict = {}
         if fmt == "py":
             if (path.parent / "__init__.py").exists():
-                warnings.append("RETURNN imports a .py file inside a package as a module; "
-                                "executed it statement by statement instead")
+                warnings.append(warning("package-module", "RETURNN imports a .py file inside a package as a "
+                                         "module; executed it statement by statement instead",
+                                         "nothing to do: the values are the same unless the module relies on "
+                                         "its package"))
             set_global_config(config)
             unresolved, statements = exec_statements(config, path, text)
         else:
-            if not text.strip().startswith("{") and "=" in text and not path.name.endswith(".py"):
-                warnings.append("no '#!' first line: RETURNN reads this file in its line-based text format")
-            config.load_file(str(path))
+            warnings += load_non_python(config, path, text, fmt)
         # settings from --set win, as command-line options do in RETURNN
         for key, value in settings.items():
             config.typed_dict[key] = value
     set_global_config(None)
-    return config, unresolved, statements, warnings
+    environ = {k: v for k, v in os.environ.items() if environ_before.get(k) != v and k not in _SET_BY_IMPORTS}
+    return config, unresolved, statements, warnings, environ
 
 
 def network_usage_names(net: Any, function_names: set[str]) -> set[str]:
@@ -215,7 +243,7 @@ def per_epoch_view(config: Any, encoder: Encoder, num_epochs: int) -> dict:
 def snapshot(request: dict) -> dict:
     path = Path(request["path"])
     text = path.read_text()
-    config, unresolved, statements, warnings = load_config(
+    config, unresolved, statements, warnings, environ = load_config(
         path, request.get("context_files", []), request.get("settings", {}))
     td = config.typed_dict
     encoder = Encoder(td, unresolved)
@@ -240,6 +268,7 @@ def snapshot(request: dict) -> dict:
         "values": values,
         "unresolved": list(unresolved.values()),
         "warnings": warnings,
+        "environ": environ,
         # statements that bound modules (`import numpy`): a hybrid carrying donor code needs them
         "imports": {n: info["source"] for n, info in statements.items() if isinstance(td.get(n), types.ModuleType)},
     }
@@ -247,14 +276,21 @@ def snapshot(request: dict) -> dict:
         result["per_epoch"] = per_epoch_view(config, encoder, int(num_epochs))
     except Exception as exc:  # a broken pretrain construction must not hide the static diff
         result["per_epoch"] = None
-        result["warnings"].append(f"per-epoch view failed: {type(exc).__name__}: {exc}")
+        result["warnings"].append(warning(
+            "per-epoch-view-failed", f"per-epoch view failed: {describe(exc)}",
+            "the network, #config values and LR are compared as static values only; a context file (--context) "
+            "or --set for what the config reads from its setup may help"))
     return result
 
 
 def main(argv: list[str]) -> int:
     request_file, result_file = argv
     request = json.loads(Path(request_file).read_text())
-    result = snapshot(request)
+    try:
+        result = snapshot(request)
+    except ConfigFormatError as exc:
+        print(f"ConfigFormatError: {exc}", file=sys.stderr)
+        return 1
     tmp = Path(result_file + ".tmp")
     tmp.write_text(json.dumps(result, default=str))
     tmp.replace(result_file)

@@ -21,7 +21,7 @@ from interpolate.build import build_config
 from interpolate.hybrids import make_hybrid, write_if_new
 from interpolate.plan import HybridRequest
 from knobs import LoadContext, diff_configs, load, load_pair, load_rules
-from knobs.diff import NO_EFFECT
+from knobs.group import NO_EFFECT
 from tests.conftest import PROJECT_ROOT, RETURNN_CONFIGS, requires_fixtures
 
 RULES = load_rules()

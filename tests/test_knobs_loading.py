@@ -53,7 +53,7 @@ def test_i6_variant_needs_the_context_and_then_gives_pretrain_batch_size(tmp_pat
     config = I6 / "_orig_pre20bs5k_native_config.py"
     bare = load(config)  # reads target/extern_data from get_global_config(): best effort goes on
     assert {"target", "extern_data"} <= {u["name"] for u in bare.unresolved}
-    assert bare.per_epoch is None and any("per-epoch view failed" in w for w in bare.warnings)
+    assert bare.per_epoch is None and any(w["code"] == "per-epoch-view-failed" for w in bare.warnings)
     loaded = load(config, LoadContext(context_files=(str(I6_CONTEXT),)))
     assert [u["name"] for u in loaded.unresolved] == ["targetb_recomb_recog"]  # returnn_common is not on PyPI
     batch = [e["config"]["batch_size"] for e in loaded.per_epoch["epochs"]]

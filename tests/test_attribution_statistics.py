@@ -55,8 +55,8 @@ def test_knob_effect_intervals_cover_the_simulated_truth():
     covered, trials = 0, 100
     for trial in range(trials):
         sim = Simulator(scenario, np.random.default_rng([7, trial]))
-        orig_runs, start_runs = sim([frozenset(), start], 3)
-        (knock_in,) = sim([start - {"pretrain"}], 2)
+        orig_runs, start_runs = sim([(frozenset(), 3), (start, 3)])
+        (knock_in,) = sim([(start - {"pretrain"}, 2)])
 
         def label(name, runs, direction, chosen=(), words=sim.words):
             return LabelRuns(name, list(chosen), direction, [r.wer for r in runs],

@@ -72,7 +72,7 @@ def test_a_failed_run_is_an_answer_without_a_wer_as_in_run():
     replay = replay_strategy("one-at-a-time", UNITS, lambda label, s: Answer(FAILED) if (label, s) == failed
                              else Answer("ok", recorder.wers[(label, s)]), hybrid_id)
     assert replay.finding is not None and replay.finding.failed == 1 and replay.asked == []
-    assert failed in replay.runs and replay.rounds == len(recorder.batches)
+    assert failed in replay.runs  # asked once, answered without a WER; the strategy went on to its finding
 
 
 def test_replay_passes_only_the_keyword_arguments_a_strategy_takes():

@@ -46,13 +46,13 @@ def simulated_bisection(seed: int) -> Bisection:
     """orig, start (3 seeds each) and the knock-in of each knob (1 seed), as the local runner reports them."""
     simulate = Simulator(SCENARIO, np.random.default_rng(seed))
     start = frozenset(KNOBS)
-    orig_runs, start_runs = simulate([frozenset(), start], 3)
+    orig_runs, start_runs = simulate([(frozenset(), 3), (start, 3)])
     runs = job_results("orig", orig_runs) + job_results("start", start_runs)
     labels = {"orig": ([], None), "start": ([], None)}
     for knob in KNOBS:
         label = f"knock-in:{knob}"
         labels[label] = ([knob], "knock-in")
-        runs += job_results(label, simulate([start - {knob}], 1)[0])
+        runs += job_results(label, simulate([(start - {knob}, 1)])[0])
     return Bisection("orig.config", "start.config", "test WER", runs, labels)
 
 
@@ -90,10 +90,10 @@ def test_the_report_says_what_results_json_says(bisection, tmp_path):
     payload = results_payload(bisection)
     md, _ = write_bisection_report(tmp_path, payload, "demo")
     report = md.read_text()
-    assert f"**{payload['headline']}**" in report
+    assert f"**{payload['headline']} (gap start − orig {payload['gap']['estimate']:+.2f} % WER" in report
     for row in payload["hybrids"]:
         if row["sentence"]:
-            assert f"- {row['sentence']}" in report
+            assert row["sentence"] in report
 
 
 def test_without_references_the_best_dev_error_is_judged(tmp_path):
@@ -111,7 +111,7 @@ def test_without_references_the_best_dev_error_is_judged(tmp_path):
 
 def test_no_verdict_until_both_baselines_finished(tmp_path):
     runs = [JobResult("orig", "c", 1, "k", "failed", "no epoch was trained"),
-            *job_results("start", Simulator(SCENARIO, np.random.default_rng(0))([frozenset(KNOBS)], 1)[0])]
+            *job_results("start", Simulator(SCENARIO, np.random.default_rng(0))([(frozenset(KNOBS), 1)])[0])]
     bisection = Bisection("o", "s", "test WER", runs, {"orig": ([], None), "start": ([], None)})
     payload = write_results(tmp_path / "results.json", bisection)
     assert payload["verdict"] == [NO_BASELINE] and payload["headline"] == NO_BASELINE and payload["gap"] is None
@@ -119,7 +119,7 @@ def test_no_verdict_until_both_baselines_finished(tmp_path):
 
 
 def test_one_seed_per_baseline_writes_null_for_what_is_unknown(tmp_path):
-    orig_runs, start_runs = Simulator(SCENARIO, np.random.default_rng(1))([frozenset(), frozenset(KNOBS)], 1)
+    orig_runs, start_runs = Simulator(SCENARIO, np.random.default_rng(1))([(frozenset(), 1), (frozenset(KNOBS), 1)])
     runs = job_results("orig", orig_runs) + job_results("start", start_runs)
     for run in runs:
         run.segments = []  # no per-segment errors: a t interval, which one seed per side cannot give

@@ -48,7 +48,7 @@ def test_run_trains_the_hybrids_and_says_which_knob_closes_the_gap(ff_fixed_run)
     # the console says what results.json says, and the report leads with the same verdict
     lines = first.output.splitlines()
     assert [line for line in lines if line in results["verdict"]] == results["verdict"]
-    assert f"**{results['headline']}**" in (work / "report.md").read_text()
+    assert f"**{results['headline']} (gap start − orig " in (work / "report.md").read_text()
     assert (work / "report.html").is_file()
     assert results["trainings"] == {"total": 6, "run": 6, "reused": 0}
     assert lines[-1].startswith("wall time ") and lines[-1].endswith("6 trainings run, 0 reused from earlier runs")

@@ -82,7 +82,7 @@ def test_run_with_a_strategy_trains_hybrids_and_names_the_culprit(local_strategy
     assert f"strategy adaptive: culprits lr ({strategy['runs']} trainings, " in " ".join(results["verdict"])
     assert results["headline"].startswith("lr (knock-in) explains")
     report = (work / "report.md").read_text()
-    assert f"**{results['headline']}**" in report
+    assert f"**{results['headline']} (gap start − orig " in report
     assert f"Strategy adaptive: culprits lr after {strategy['runs']} trainings." in report
     assert first.output.splitlines()[-1].endswith(f"{strategy['runs']} trainings run, 0 reused from earlier runs")
 

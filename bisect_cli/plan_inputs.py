@@ -10,15 +10,13 @@ from pathlib import Path
 import click
 
 from common.errors import UserError
-from demo.task import ensure_demo_data
+from demo.task import DEMO_DATASETS, ensure_demo_data
 from interpolate.hybrids import HybridResult, make_hybrid, switch_units
 from interpolate.plan import DIRECTIONS, HybridRequest
 from interpolate.units import Units
 from knobs import LoadContext, PairDiff, diff_configs, load_pair, load_rules
 from knobs.environment import EnvironmentKnob, with_environment_knobs
 from runner.settings import Recognition
-
-DEMO_ENV = "CONFIG_BISECT_DEMO_DATA"
 
 
 def directions_of(direction: str) -> list[str]:
@@ -40,16 +38,18 @@ def _labels(vocab: object) -> list[str]:
 def recognition_setup(orig: Path, start: Path, vocab_file: str | None, refs: str | None
                       ) -> tuple[dict[str, str], Recognition | None]:
     """(environment for the trainings, how to score): the demo data when the configs read it (generated on
-    first use, exported for loading too), or `--vocab` with `--refs` (unreadable files are a UserError); None: only
-    the cheap dev score."""
+    first use, exported for loading too; `demo.task.DEMO_DATASETS` names the variable of each embedded pair),
+    or `--vocab` with `--refs` (unreadable files are a UserError); None: only the cheap dev score."""
     env: dict[str, str] = {}
     recognition = None
-    if DEMO_ENV in orig.read_text() + start.read_text():
-        data_dir = ensure_demo_data()
-        env[DEMO_ENV] = str(data_dir)
-        os.environ.update(env)  # the configs read it while they are loaded for the diff, too
-        recognition = Recognition(_labels(json.loads((data_dir / "vocab.json").read_text())),
-                                  str(data_dir / "test.ref.txt"))
+    texts = orig.read_text() + start.read_text()
+    for variable, spec in DEMO_DATASETS.items():
+        if variable in texts:
+            data_dir = ensure_demo_data(spec=spec)
+            env[variable] = str(data_dir)
+            recognition = Recognition(_labels(json.loads((data_dir / "vocab.json").read_text())),
+                                      str(data_dir / "test.ref.txt"))
+    os.environ.update(env)  # the configs read it while they are loaded for the diff, too
     if vocab_file or refs:
         if not (vocab_file and refs):
             raise UserError("--vocab and --refs go together")

@@ -3,8 +3,9 @@ deviations and several knobs share it (its ground truth: configs/demo_subtle.tru
 
 from __future__ import annotations
 
-from bisect_cli.plan_inputs import recognition_setup
 from conftest import PROJECT_ROOT
+
+from bisect_cli.plan_inputs import recognition_setup
 from knobs import LoadContext, diff_configs, load_pair, load_rules
 
 ORIG, START = (PROJECT_ROOT / "configs" / side / "demo_subtle.config" for side in ("orig", "start"))

@@ -29,10 +29,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from artefacts.curves import parting_epochs
 from attribution.effects import NO_BASELINE, Effects
 from attribution.strategies import Finding
 from common.atomic import write_atomic
-from runner.dev_curves import dev_curves, parting_epochs
+from runner.dev_curves import dev_curves
 from runner.local import JobResult
 from runner.summary import Labels, effects_of, hybrid_summaries
 

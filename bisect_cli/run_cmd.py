@@ -110,7 +110,7 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
     _print_summary(console, payload, report, run_settings.work)
     trainings = payload["trainings"]
     console.print(f"wall time {duration(time.monotonic() - started)}; {trainings['run']} trainings run, "
-                  f"{trainings['reused']} reused from earlier runs", markup=False)
+                  f"{trainings['reused']} reused from earlier runs", markup=False, soft_wrap=True)
 
 
 def _run_hybrids(settings: RunSettings, knob_list: str | None, direction: str, console: Console
@@ -133,7 +133,7 @@ def _run_hybrids(settings: RunSettings, knob_list: str | None, direction: str, c
             jobs += [Job(h.id, h.path, seed, settings.epochs, environments.for_job(h.id, h.direction, h.environment),
                          Requirements.from_json(h.requires)) for seed in range(1, (settings.seeds or 1) + 1)]
         else:
-            console.print(f"hybrid {h.id} not trained: {h.status}: {h.reason}", markup=False)
+            console.print(f"hybrid {h.id} not trained: {h.status}: {h.reason}", markup=False, soft_wrap=True)
     write_run_plan(settings.work, RunPlan("local", str(settings.orig.resolve()), str(settings.start.resolve()),
                                           parallel=settings.parallel, score_key=_score_key(settings),
                                           runs=[{"label": j.label, "seed": j.seed,
@@ -225,12 +225,12 @@ def _print_summary(console: Console, payload: dict, report: tuple[Path, Path] | 
     for job in payload["jobs"]:
         if job["status"] != "ok":
             console.print(f"failed: {job['label']} seed {job['seed']}: {job['reason']} (log: {job['log']})",
-                          markup=False)
+                          markup=False, soft_wrap=True)
     trained = [j["train_seconds"] for j in payload["jobs"] if not j["reused"] and j["train_seconds"]]
     if trained:
-        console.print(f"trainings took {min(trained):.0f}-{max(trained):.0f} s each", markup=False)
+        console.print(f"trainings took {min(trained):.0f}-{max(trained):.0f} s each", markup=False, soft_wrap=True)
     for line in payload["verdict"]:
-        console.print(line, markup=False)
+        console.print(line, markup=False, soft_wrap=True)
     if report:
-        console.print(f"report: {report[0]} and {report[1]}", markup=False)
-    console.print(f"results: {work / 'results.json'}", markup=False)
+        console.print(f"report: {report[0]} and {report[1]}", markup=False, soft_wrap=True)
+    console.print(f"results: {work / 'results.json'}", markup=False, soft_wrap=True)

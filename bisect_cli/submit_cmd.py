@@ -73,10 +73,10 @@ from jobs.graph import Plan, bisect_with_strategy, build_bisection, confirm_culp
 
 ORIG = {str(orig)!r}
 START = {str(start)!r}
-PLAN = Plan(**{pprint.pformat(plan, width=110, compact=True)})
+PLAN = Plan(**{pprint.pformat(plan, width=110, compact=True, sort_dicts=False)})
 PLAN.requests = [(tuple(knobs), direction) for knobs, direction in PLAN.requests]
 PLAN.settings = tuple(tuple(kv) for kv in PLAN.settings)
-UNITS = {pprint.pformat(units or {}, width=110, compact=True)}  # what the strategy switches (coupled knobs together)
+UNITS = {pprint.pformat(units or {}, width=110, compact=True, sort_dicts=False)}  # what the strategy switches (coupled knobs together)
 
 
 def bisect_{pair}():

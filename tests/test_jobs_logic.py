@@ -161,3 +161,19 @@ def test_submit_reports_failed_jobs_and_missing_results(tmp_path):
     confirmed.parent.mkdir(parents=True)
     confirmed.write_text("{}")
     assert finished_results(setup, "demo", True, "") == confirmed
+
+
+def test_the_sisyphus_config_keeps_the_order_of_the_units_and_the_plan():
+    """Regression: pprint sorted the units, so the strategy in Sisyphus split them in another order than `run` and
+    asked other questions over the same WERs."""
+    import ast
+
+    from bisect_cli.submit_cmd import config_text
+
+    units = {"lr": ["lr"], "l2": ["l2"], "dropout": ["dropout"]}
+    text = config_text(Path("orig.config"), Path("start.config"), {"requests": [], "seeds": None, "jobs": 2}, "ff",
+                       strategy="adaptive", units=units)
+    line = next(line for line in text.splitlines() if line.startswith("UNITS = "))
+    assert list(ast.literal_eval(line.partition(" = ")[2].partition("  #")[0])) == ["lr", "l2", "dropout"]
+    plan = text[text.index("PLAN = Plan(**") + len("PLAN = Plan(**"):]
+    assert list(ast.literal_eval(plan[:plan.index("})") + 1])) == ["requests", "seeds", "jobs"]

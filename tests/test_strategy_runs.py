@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attribution.strategies import strategy_options
 from bisect_cli.main import cli
 from bisect_cli.plan_inputs import recognition_setup, strategy_units
 from bisect_cli.submit_cmd import sisyphus_available
@@ -25,12 +24,6 @@ NEEDS_SISYPHUS = pytest.mark.skipif(not sisyphus_available(), reason="RWTH Sisyp
                                     "installed; install it from github.com/rwth-i6/sisyphus to run this test")
 LR_UNITS = {"lr+pretrain": frozenset({"lr", "pretrain"}), "batching": frozenset({"batching"}),
          "l2": frozenset({"l2"}), "dropout": frozenset({"dropout"})}
-
-
-def test_seeds_reach_exactly_the_strategies_that_take_them():
-    """`run --seeds`, `submit --seeds` (and `plan`) pass the same options: none without --seeds."""
-    assert strategy_options("one-at-a-time", 2) == strategy_options("screening", 2) == {"seeds": 2}
-    assert strategy_options("adaptive", 2) == {} and strategy_options("one-at-a-time", None) == {}
 
 
 def test_knob_groups_that_share_a_knob_are_one_unit():

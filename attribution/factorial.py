@@ -3,7 +3,9 @@
 Every subset of the knobs is trained (the hybrid with those knobs at start's value, the others at orig's),
 each with a few seeds. The WER is fitted by least squares over every run with the model the simulator uses
 (`attribution.scenario.Scenario.wer`): orig's WER, plus each knob's effect when it has start's value, plus
-each pair's interaction when both have start's value; three-way and higher terms are left in the residual.
+each pair's interaction when both have start's value; three-way and higher terms are left in the residual, and
+the lack-of-fit F test (residual beyond the seed noise within cells) says when they matter: then the two-way
+terms are averages over the higher-order effects, and the culprit set is still right but the effect sizes are not.
 A knob is a culprit when its effect, or an interaction it is part of, is at least CULPRIT_SHARE of the gap
 and its 95 % interval (Bonferroni over all terms) excludes zero — the same rule as `Scenario.culprits`, with
 the noise taken into account.
@@ -55,6 +57,7 @@ class FactorialFit:
     seed_std: float  # pooled within-cell standard deviation
     seed_df: int
     runs: int
+    lack_of_fit_p: float | None  # F test of the higher-order terms against the seed noise; None: no df for it
 
     def culprit_sets(self) -> list[tuple[str, ...]]:
         """The terms that are culprits: significant and at least CULPRIT_SHARE of the gap."""
@@ -69,7 +72,7 @@ class FactorialFit:
                 "culprits": sorted(self.culprits()), "culprit_sets": [list(s) for s in self.culprit_sets()],
                 "culprit_share": CULPRIT_SHARE, "runs": self.runs,
                 "residual_std": self.residual_std, "residual_df": self.residual_df,
-                "seed_std": self.seed_std, "seed_df": self.seed_df,
+                "seed_std": self.seed_std, "seed_df": self.seed_df, "lack_of_fit_p": self.lack_of_fit_p,
                 "main_effects": [t.to_json() for t in self.terms if len(t.knobs) == 1],
                 "interactions": [t.to_json() for t in self.terms if len(t.knobs) == 2]}
 
@@ -94,7 +97,7 @@ def fit_factorial(knobs: Sequence[str], cells: Mapping[frozenset[str], Sequence[
         ys += [float(w) for w in wers]
     x, y = np.array(rows), np.array(ys)
     coef, _, rank, _ = np.linalg.lstsq(x, y, rcond=None)
-    df = len(y) - rank
+    df = len(y) - int(rank)
     if rank < x.shape[1] or df < 1:
         raise ValueError(f"{len(y)} runs over {len(cells)} cells cannot fit {x.shape[1]} terms with a residual")
     resid = y - x @ coef
@@ -106,7 +109,17 @@ def fit_factorial(knobs: Sequence[str], cells: Mapping[frozenset[str], Sequence[
                         float(c + q_adj * s)) for t, c, s in zip(terms, coef[1:], se[1:], strict=True))
     seed_std, seed_df = pooled_std([list(w) for w in cells.values()])
     gap = float(np.mean(cells[start]) - np.mean(cells[orig]))
-    return FactorialFit(knobs, float(coef[0]), gap, fitted, sigma, df, seed_std, seed_df, len(y))
+    return FactorialFit(knobs, float(coef[0]), gap, fitted, sigma, df, seed_std, seed_df, len(y),
+                        lack_of_fit(float(resid @ resid), df, seed_std, seed_df))
+
+
+def lack_of_fit(rss: float, df: int, seed_std: float, seed_df: int) -> float | None:
+    """p value of the F test: is the residual (df) larger than the pure seed noise within cells (seed_df)?"""
+    lof_df = df - seed_df
+    if lof_df < 1 or seed_df < 1 or not seed_std > 0:
+        return None
+    pure = seed_std ** 2 * seed_df
+    return float(stats.f.sf(max(rss - pure, 0.0) / lof_df / seed_std ** 2, lof_df, seed_df))
 
 
 def all_cells(knobs: Sequence[str]) -> list[frozenset[str]]:

@@ -82,6 +82,9 @@ def main(orig: str, start: str, work_dir: str, seeds: int, parallel: int, epochs
     print_table(headers, rows, title=f"{orig_path.name}: gap {fit.gap:+.2f} (orig {fit.orig_wer:.2f}); seed std "
                                      f"{fit.seed_std:.2f} ({fit.seed_df} df), residual std {fit.residual_std:.2f} "
                                      f"({fit.residual_df} df)")
+    if fit.lack_of_fit_p is not None:
+        click.echo(f"three-way and higher interactions: lack-of-fit F test p = {fit.lack_of_fit_p:.2g}"
+                   f"{' (they matter: the two-way terms average over them)' if fit.lack_of_fit_p < 0.05 else ''}")
     click.echo(f"culprits: {', '.join(sorted(fit.culprits())) or 'none'}; "
                f"{len(trained)} trainings run now ({min(trained, default=0):.0f}-{max(trained, default=0):.0f} s "
                f"each), wall {time.monotonic() - started:.0f} s")

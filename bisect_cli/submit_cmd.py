@@ -76,7 +76,8 @@ START = {str(start)!r}
 PLAN = Plan(**{pprint.pformat(plan, width=110, compact=True, sort_dicts=False)})
 PLAN.requests = [(tuple(knobs), direction) for knobs, direction in PLAN.requests]
 PLAN.settings = tuple(tuple(kv) for kv in PLAN.settings)
-UNITS = {pprint.pformat(units or {}, width=110, compact=True, sort_dicts=False)}  # what the strategy switches (coupled knobs together)
+# what the strategy switches (coupled knobs together), in the order `run` has them
+UNITS = {pprint.pformat(units or {}, width=110, compact=True, sort_dicts=False)}
 
 
 def bisect_{pair}():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -50,3 +52,16 @@ def test_needs_orig_start_and_a_residual():
         fit_factorial(("a", "b"), {frozenset({"a"}): [1.0]})
     with pytest.raises(ValueError, match="residual"):
         fit_factorial(("a", "b"), {cell: [1.0] for cell in all_cells(("a", "b"))})
+
+
+def test_a_three_way_interaction_shows_as_lack_of_fit_and_the_json_is_plain():
+    """Regression (the subtle pair's first version): three knobs that act only all together leave a residual far
+    above the seed noise; the fit says so, and its JSON has no numpy numbers."""
+    rng = np.random.default_rng(3)
+    three = {cell: list(10.0 + 6.0 * (len(cell & {"a", "b", "c"}) == 3) + rng.normal(0, 0.3, size=2))
+             for cell in all_cells(KNOBS)}
+    assert fit_factorial(KNOBS, three).lack_of_fit_p < 0.001
+    additive = {cell: list(10.0 + 2.0 * ("a" in cell) + rng.normal(0, 0.3, size=2)) for cell in all_cells(KNOBS)}
+    fit = fit_factorial(KNOBS, additive)
+    assert fit.lack_of_fit_p > 0.001
+    assert json.loads(json.dumps(fit.to_json()))["lack_of_fit_p"] == pytest.approx(fit.lack_of_fit_p)

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from bisect_cli.main import cli
 from bisect_cli.submit_cmd import sisyphus_available
 from runner.local import Job, run_jobs
+from runner.settings import RunSettings
 from tests.browser_checks import check_report, chromium_path
 from tests.conftest import PROJECT_ROOT
 
@@ -83,7 +84,7 @@ def test_status_while_the_run_trains_and_after_it(watched_run):
     hybrids = ["orig", "start", "knock-in:batching", "knock-out:batching"]
     assert sorted(after["done"]) == sorted(hybrids) and not after["running"] + after["waiting"] + after["failed"]
     assert after["complete"] and after["time_left_seconds"] == 0 and after["next"]["strategy"] is None
-    assert "6 trainings (6 new" in output and "wall time" in output  # run says what it cost
+    assert "wall time" in output and "6 trainings run, 0 reused" in output  # run says what it cost
     watched = CliRunner().invoke(cli, ["status", str(work), "--watch", "--interval", "1"])
     assert watched.exit_code == 0 and watched.output.count("best guess:") == 1  # nothing left to watch: one screen
 
@@ -115,11 +116,10 @@ def test_a_partial_copy_shows_waiting_running_and_a_real_failure(watched_run, tm
     jobs = {json.loads(p.read_text())["label"]: p.parent for p in work.glob("jobs/*/job.json")}
     shutil.rmtree(jobs["knock-in:batching"])  # not started yet
     (jobs["start"] / "result.json").unlink()  # started, no result: running while a runner holds the folder
-    (work / ".lock").write_text(str(os.getpid()))
     broken = tmp_path / "broken.config"
     broken.write_text(START.read_text().replace("max_seqs = 40", "max_seqs = 40 +"))
     shutil.rmtree(jobs["knock-out:batching"])
-    failed = run_jobs([Job("knock-out:batching", str(broken), 1, 1)], work, None, {}, parallel=1)[0]
+    failed = run_jobs([Job("knock-out:batching", str(broken), 1, 1)], RunSettings(broken, broken, work, parallel=1))[0]
     assert failed.status == "failed"
     (work / ".lock").write_text(str(os.getpid()))  # the runner's lock was released: "ours" again
     status = status_of(work)
@@ -175,11 +175,12 @@ def submitted(tmp_path: Path, monkeypatch, start: Path, *options: str):
 
 @NEEDS_SISYPHUS
 def test_status_of_a_sisyphus_strategy_before_the_manager_started(tmp_path, monkeypatch):
-    setup, result = submitted(tmp_path, monkeypatch, START, "--strategy", "adaptive", "--dry-run")
+    setup, result = submitted(tmp_path, monkeypatch, START, "--strategy", "adaptive", "--jobs", "2", "--dry-run")
     assert result.exit_code == 0, result.output
     status = status_of(setup)
-    assert status["engine"] == "sisyphus" and status["waiting"] == ["orig", "start"] and not status["done"]
-    assert status["next"]["asks"] == [{"hybrid": side, "seed": s} for side in ("orig", "start") for s in (1, 2, 3)]
+    assert status["engine"] == "sisyphus" and not status["done"] and set(status["waiting"]) <= {"orig", "start"}
+    asks = status["next"]["asks"]  # adaptive with 2 GPUs starts with baselines, one round of at most 2 trainings
+    assert 1 <= len(asks) <= 2 and {a["hybrid"] for a in asks} == set(status["waiting"])
 
 
 @NEEDS_SISYPHUS
@@ -202,7 +203,8 @@ def test_status_and_report_of_a_sisyphus_run(tmp_path, monkeypatch):
 def test_a_failed_sisyphus_job_is_shown_with_its_last_error_line(tmp_path, monkeypatch):
     broken = tmp_path / "start" / "demo_ctc.config"
     broken.parent.mkdir()
-    broken.write_text(START.read_text().replace("max_seqs = 40", "max_seqs = 40 +"))
+    # loads (submit reads the configs for the requests) but RETURNN cannot train it
+    broken.write_text(START.read_text().replace("max_seqs = 40", "max_seqs = \"forty\""))
     setup, result = submitted(tmp_path, monkeypatch, broken, *ONE_HYBRID)
     assert result.exit_code == 2 and "failed jobs" in result.output, result.output
     status = status_of(setup)

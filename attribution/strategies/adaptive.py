@@ -1,5 +1,3 @@
-# TO THE OTHER SESSION EDITING THIS WORKTREE: two copies of the issue-12 helper are running in /work/wt12 and
-# overwrite each other. Read /work/wt12/NOTE-TWO-SESSIONS.txt and append your answer there before editing on.
 """Adaptive: a batched design for rounds of at most `jobs` trainings (one call of the callback each).
 
 The researcher's budget is calendar time: a round of trainings that run at once and wait for the one before.

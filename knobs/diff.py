@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from knobs.classify import Classifier
-from knobs.config_code import is_config_function, network_builders
+from knobs.config_code import is_config_function, network_builders, runtime_functions
 from knobs.group import effective_batch, group_into_knobs, summarize
 from knobs.lint import lint
 from knobs.loader import LoadedConfig
@@ -130,19 +130,24 @@ def diff_configs(orig: LoadedConfig, start: LoadedConfig, rules: RuleTable) -> P
 
 
 def _is_helper(change: Change, orig: LoadedConfig, start: LoadedConfig) -> bool:
-    """A top-level value that is no RETURNN setting and that no config function reads, but from which other
-    values were computed (e.g. `l2 = 1e-4` used in the network dict): RETURNN never reads it, its effect is
-    already in the values computed from it."""
+    """A top-level value that is no RETURNN setting, from which other values were computed (e.g. `l2 = 1e-4`
+    used in the network dict), and that no config function reads at run time: RETURNN never reads it, its
+    effect is already in the values computed from it. Functions that only build the network or the pretrain
+    networks count as computing (`model_dim` read by `conformer_network()`): they are compared by what they
+    build; so do functions nothing calls (a hybrid's builder, once its network is a literal)."""
     if change.category != "other" or len(change.parts) != 1:
         return False
     name = change.parts[0]
     configs = (orig, start)
     if any(is_config_function(c, name) for c in configs):
         return False
-    read_by_function = any(name in e["value"]["refs"] for c in configs for e in c.values.values()
-                           if is_function(e["value"]))
+    builders = network_builders(orig) | network_builders(start)
+    runtime = (runtime_functions(orig) | runtime_functions(start)) - builders
+    functions = [(f, e["value"]) for c in configs for f, e in c.values.items() if is_function(e["value"])]
+    read_by_function = any(name in value["refs"] for f, value in functions if f in runtime)
+    read_by_builder = any(name in value["refs"] for f, value in functions if f not in runtime)
     used_by_statement = any(name in e.get("refs", []) for c in configs for n, e in c.values.items() if n != name)
-    return used_by_statement and not read_by_function
+    return (used_by_statement or read_by_builder) and not read_by_function
 
 
 def _is_global_function_ref(o: Any, s: Any, orig: LoadedConfig, start: LoadedConfig) -> bool:

@@ -59,6 +59,9 @@ def test_each_knob_of_the_track_is_named_in_its_category(pair_diff):
     # the aux branches reuse transposedconv's parameters, whose shape changes: loss and model go together;
     # transposedconv's L2 does not stop l2 being switched alone
     assert pair_diff.knob("loss").coupled_with == ["model"] and pair_diff.knob("l2").switchable
+    # orig keeps its warmup in the pretrain epochs; start, without pretraining, does so anyway
+    assert "use_learning_rate_control_always" not in got
+    assert any(e["what"] == "use_learning_rate_control_always" for e in pair_diff.equivalent)
 
 
 def test_values_only_the_network_builders_read_are_helpers(pair_diff):
@@ -74,6 +77,6 @@ def test_every_single_knob_hybrid_is_written_and_proven_and_two_build(tmp_path):
     switched = {frozenset(r.knobs) for r in results}
     assert {k.name for k in diff.knobs} == set().union(*switched)
     by_id = {r.id: r for r in results}
-    for hybrid in ("knock-in:loss+model", "knock-out:pretrain"):  # the deepest change, and a pretrain switch
+    for hybrid in ("knock-in:loss+lr+model+pretrain", "knock-out:pretrain"):  # the deepest change; no pretrain
         built = build_config(by_id[hybrid].path, LoadContext())
         assert built["status"] == "built", (hybrid, built)

@@ -120,7 +120,7 @@ def diff_configs(orig: LoadedConfig, start: LoadedConfig, rules: RuleTable) -> P
         changes += scalar_changes(orig, start, classifier, per_epoch_keys, equivalent)
         changes += network_changes(orig, start, classifier, lambda o, s: _is_global_function_ref(o, s, orig, start),
                                    equivalent)
-    helpers = [c for c in changes if _is_helper(c, orig, start)]
+    helpers = [c for c in changes if _is_helper(c, orig, start, rules)]
     changes = [c for c in changes if c not in helpers]
     unresolved = [{"side": side, **u} for side, cfg in (("orig", orig), ("start", start)) for u in cfg.unresolved]
     warnings = _loader_warnings(orig, start) + lint(orig, start, changes)
@@ -129,13 +129,14 @@ def diff_configs(orig: LoadedConfig, start: LoadedConfig, rules: RuleTable) -> P
                     epochs, helpers)
 
 
-def _is_helper(change: Change, orig: LoadedConfig, start: LoadedConfig) -> bool:
+def _is_helper(change: Change, orig: LoadedConfig, start: LoadedConfig, rules: RuleTable) -> bool:
     """A top-level value that is no RETURNN setting, from which other values were computed (e.g. `l2 = 1e-4`
     used in the network dict), and that no config function reads at run time: RETURNN never reads it, its
     effect is already in the values computed from it. Functions that only build the network or the pretrain
     networks count as computing (`model_dim` read by `conformer_network()`): they are compared by what they
-    build; so do functions nothing calls (a hybrid's builder, once its network is a literal)."""
-    if change.category != "other" or len(change.parts) != 1:
+    build; so do functions nothing calls (a hybrid's builder, once its network is a literal). Whatever category
+    its reader would give it (`EpochSplit` read by the pretrain construction), such a value is a helper."""
+    if len(change.parts) != 1 or rules.key_category(str(change.parts[0])) is not None:
         return False
     name = change.parts[0]
     configs = (orig, start)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import UserError
+from knobs.config_code import builder_inputs
 from knobs.diff import (
     ABSENT,
     Change,
@@ -32,6 +34,7 @@ from knobs.normalize import LR_INPUT_KEYS, OPTIMIZER_KEYS
 from knobs.rules import RuleTable
 
 DIRECTIONS = ("knock-in", "knock-out")
+LR_CONTROL_ALWAYS = "use_learning_rate_control_always"
 DELETE = "<config-bisect: delete>"  # same marker as interpolate/hybrid_runtime.py
 PER_EPOCH_PATHS = ("learning_rate", "pretrain.rebuild")
 
@@ -61,7 +64,7 @@ class PerEpochPlan:
     config_table: dict[int, dict[str, str]]  # epoch -> {#config key: value source}
     stage_of_epoch: dict[int, int | None]
     pretrain_options: dict[str, str]
-    base_builders: list[str]  # base functions that only built its per-epoch networks
+    base_builders: list[str]  # base functions that only built its per-epoch networks, and their inputs
 
 
 @dataclass
@@ -164,10 +167,19 @@ def plan_hybrid(diff: PairDiff, orig: LoadedConfig, start: LoadedConfig, request
             plan.assignments.append((key, entry["literal"]))
         else:
             plan.assignments.append((key, value_source(entry["value"], plan, "donor")))
+    if "lr" in request.knobs and "pretrain" not in request.knobs and _pretrains(base) and not _pretrains(donor):
+        # without pretraining the donor applies LR control in every epoch; under the base's pretraining only
+        # this setting does so (knobs.normalize.fold_pretrain_only_keys)
+        plan.assignments = [(k, v) for k, v in plan.assignments if k != LR_CONTROL_ALWAYS]
+        plan.assignments.append((LR_CONTROL_ALWAYS, "True"))
     # lr: the donor's schedule may live in #config learning rates; pretrain is per epoch by nature
     if any(_is_per_epoch(c, per_epoch_keys) for c in changes) or {"lr", "pretrain"} & request.knobs:
         plan.per_epoch = plan_per_epoch(plan, changes, rules, per_epoch_keys)
     return plan
+
+
+def _pretrains(config: LoadedConfig) -> bool:
+    return bool(config.per_epoch and config.per_epoch["num_pretrain_epochs"]) or bool(config.value("pretrain"))
 
 
 def _epoch_record(config: LoadedConfig, epoch: int) -> dict:
@@ -189,15 +201,25 @@ def plan_per_epoch(plan: HybridPlan, changes: list[Change], rules: RuleTable, pe
     # the donor values of every switched network path, per epoch
     classifier = Classifier(rules, (base, donor))
     base_final = _net(base, num_epochs)
+    # pretrain switched to a donor without pretraining: the base's final network from epoch 1 on; the
+    # pretrain-only paths (the base's stages against the donor's final network) then have nothing to switch
+    flat = "pretrain" in knobs and not donor.per_epoch["num_pretrain_epochs"]
+
+    def base_net(epoch: int) -> dict:
+        return base_final if flat else _net(base, epoch)
+
     overrides: list[tuple[list[int] | None, list, str]] = []
     encoded_overrides: list[tuple[list[int] | None, list, Any]] = []
     for change in changes:
-        if not change.path.startswith("network"):
+        if not change.path.startswith("network") or (flat and change.category == "pretrain"):
             continue
         parts = change.parts[1:]
         by_value: dict[str, tuple[Any, list[int]]] = {}
-        for epoch in _override_epochs(change, parts, base, donor, num_epochs):
-            _check_parent(base, parts, epoch, change.path)
+        epochs = _override_epochs(change, parts, base_net, donor, num_epochs)
+        if flat:  # the donor's value of the final epoch holds in every epoch
+            epochs = list(range(1, num_epochs + 1)) if num_epochs in epochs else []
+        for epoch in epochs:
+            _check_parent(base_net(epoch), parts, epoch, change.path)
             value = value_at(_net(donor, _donor_epoch_with(donor, parts, epoch, num_epochs)), parts)
             value = _keep_unswitched(value, value_at(base_final, parts), parts, knobs, classifier)
             by_value.setdefault(value_source(value, plan, "donor"), (value, []))[1].append(epoch)
@@ -232,13 +254,13 @@ def plan_per_epoch(plan: HybridPlan, changes: list[Change], rules: RuleTable, pe
     stage_of_epoch = {e: (None if s == final_stage else s) for e, s in stage_of_epoch.items()}
     final_overrides = [(None, parts, source) for epochs, parts, source in overrides
                        if epochs is None or num_epochs in epochs]
-    num_pretrain = _num_pretrain(schedule_side, num_epochs, encoded_overrides, config_table, stage_of_epoch, base)
+    num_pretrain = _num_pretrain(schedule_side, num_epochs, encoded_overrides, config_table, stage_of_epoch, base_net)
     pretrain = (donor if "pretrain" in knobs else base).value("pretrain")
     options = {k: value_source(v, plan, "donor" if "pretrain" in knobs else "base")
                for k, v in (pretrain.items() if isinstance(pretrain, dict) else [])
                if k not in ("construction_algo", "repetitions")}
     return PerEpochPlan(num_epochs, num_pretrain, overrides, final_overrides, config_table, stage_of_epoch,
-                        options, sorted(network_builders(base)))
+                        options, sorted(network_builders(base) | builder_inputs(base, rules.key_category)))
 
 
 def _has_parent(net: dict, parts: list) -> bool:
@@ -250,14 +272,14 @@ def _has_parent(net: dict, parts: list) -> bool:
     return isinstance(node, dict)
 
 
-def _override_epochs(change: Change, parts: list, base: LoadedConfig, donor: LoadedConfig, num_epochs: int
-                     ) -> list[int]:
+def _override_epochs(change: Change, parts: list, base_net: Callable[[int], dict], donor: LoadedConfig,
+                     num_epochs: int) -> list[int]:
     """The change's epochs, plus the epochs in which the donor lacks the layer (its pretrain has not grown
     it yet) while the base has it: there the layer gets the donor's final value of a switched attribute."""
     epochs = [e for e in change.epoch_list(num_epochs) if e <= num_epochs]
     if num_epochs in epochs:
         epochs += [e for e in range(1, num_epochs + 1) if e not in epochs
-                   and not _has_parent(_net(donor, e), parts) and _has_parent(_net(base, e), parts)]
+                   and not _has_parent(_net(donor, e), parts) and _has_parent(base_net(e), parts)]
     return sorted(epochs)
 
 
@@ -286,17 +308,18 @@ def _keep_unswitched(donor_value: Any, base_value: Any, parts: list, knobs: froz
     return merged
 
 
-def _check_parent(base: LoadedConfig, parts: list, epoch: int, path: str) -> None:
-    node = _net(base, epoch)
+def _check_parent(base_net: dict, parts: list, epoch: int, path: str) -> None:
+    node = base_net
     for key in parts[:-1]:
         if not isinstance(node, dict) or key not in node:
             raise PlanError(f"cannot switch {path} in epoch {epoch}: the base network has no {key!r} there")
         node = node[key]
 
 
-def composite_network(base: LoadedConfig, epoch: int, overrides: list[tuple[list[int] | None, list, Any]]) -> dict:
-    """The hybrid's (encoded) network of `epoch`: the base's, with the switched paths set to the donor's."""
-    net = copy.deepcopy(_net(base, epoch))
+def composite_network(base_net: dict, epoch: int, overrides: list[tuple[list[int] | None, list, Any]]) -> dict:
+    """The hybrid's (encoded) network of `epoch`: the base's (`base_net`), with the switched paths set to the
+    donor's."""
+    net = copy.deepcopy(base_net)
     for epochs, parts, value in overrides:
         if (epochs is None or epoch in epochs) and _has_parent(net, parts):  # as hybrid_runtime.set_path
             node = net
@@ -310,13 +333,13 @@ def composite_network(base: LoadedConfig, epoch: int, overrides: list[tuple[list
 
 
 def _num_pretrain(schedule_side: LoadedConfig, num_epochs: int, overrides: list, config_table: dict,
-                  stage_of_epoch: dict, base: LoadedConfig) -> int:
+                  stage_of_epoch: dict, base_net: Callable[[int], dict]) -> int:
     """Pretrain epochs of the hybrid: the scheduling side's, extended to the last epoch whose network or
     #config differs from the final one (the last pretrain epoch is the final network itself)."""
     num = min(schedule_side.per_epoch["num_pretrain_epochs"], num_epochs)
 
     def key(epoch: int) -> str:
-        return json.dumps(comparable(composite_network(base, epoch, overrides)), sort_keys=True)
+        return json.dumps(comparable(composite_network(base_net(epoch), epoch, overrides)), sort_keys=True)
 
     final = key(num_epochs)
     for epoch in range(num_epochs, 0, -1):

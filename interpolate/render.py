@@ -87,7 +87,7 @@ def render_hybrid(plan: HybridPlan) -> str:
             '_cb.base_pretrain = __import__("returnn.pretrain", fromlist=["pretrain_from_config"])'
             ".pretrain_from_config(config)",
             "_cb.base_network = network",
-            *(f"globals().pop({name!r}, None)  # built the base's networks; taken over by _cb.base_pretrain"
+            *(f"globals().pop({name!r}, None)  # only built the base's networks; taken over by _cb.base_pretrain"
               for name in per_epoch.base_builders),
         ]
     for source in plan.verbatim:

@@ -27,6 +27,8 @@ from knobs.graph import (
     ROOT_LAYERS,
     NetworkRoles,
     eval_is_train_only,
+    from_refs,
+    is_external,
     is_identity,
     network_roles,
     sub_network,
@@ -34,9 +36,10 @@ from knobs.graph import (
 from knobs.loader import LoadedConfig
 from knobs.network_spelling import KERNEL_NOTE, is_kernel_change
 from knobs.rules import RuleTable
-from knobs.values import ABSENT, is_function
+from knobs.values import is_function
 
 SUB_NETWORK_KEYS = ("unit", "subnetwork")
+UNROLL_NOTE = "an unrolled rec loop (`unroll`) runs max_seq_len steps in training too: model, not search"
 _OUTPUT_LAYER_KEYS = ("search_output_layer", "forward_output_layer")
 
 
@@ -171,12 +174,20 @@ class Classifier:
         category = self._attribute_category(parts)
         located = [self._locate(net, parts[1:]) for net in nets]
         present = [loc for loc in located if loc is not None]
+        others = [self._container(net, loc) for net, loc in zip(reversed(nets), located, strict=True)]
+        if category == "search" and parts[-1] == "max_seq_len" and any(loc.layer.get("unroll") for loc in present):
+            return Verdict(self.rules.default_layer, UNROLL_NOTE)
         if category is None:
-            category = _role_category(located)
+            category = _role_category(located, others)
             if category is None and parts[-1] == "from" and len(parts) >= 3:
                 routed = _routed_through(located, orig, start)
                 if routed:
                     return Verdict(routed, f"the same input, routed through a {routed} layer")
+            if category == "loss" and parts[-1] == "from" and None not in located:
+                removed = _input_of_one_side(located, (orig, start), others)
+                if removed:
+                    return Verdict(self.rules.default_layer, f"rewired: its input {removed} exists on one side "
+                                                             f"only (a model change)")
         if category is None:
             if parts[-1] == "unit" and is_kernel_change(orig, start):
                 return Verdict(self.rules.default_layer, KERNEL_NOTE)
@@ -194,9 +205,17 @@ class Classifier:
             inner = sub_network(node[name])
             if roles.role(name) or inner is None or index + 2 >= len(parts) \
                     or parts[index + 1] not in SUB_NETWORK_KEYS:
-                return _Located(name, roles, index == 0, node[name])
+                return _Located(name, roles, index == 0, node[name], tuple(parts[:index]))
             node, roots, index = inner, ROOT_LAYERS, index + 2
         return None
+
+    @staticmethod
+    def _container(net: dict, other: _Located | None) -> dict | None:
+        """The (sub)network of `net` at the place where the other side's located layer is."""
+        node: Any = net
+        for index in range(0, len(other.prefix) if other else 0, 2):
+            node = sub_network(node.get(other.prefix[index])) if isinstance(node, dict) else None
+        return node if isinstance(node, dict) else None
 
 
 @dataclass(frozen=True)
@@ -205,18 +224,39 @@ class _Located:
     roles: NetworkRoles
     top_level: bool
     layer: Any  # its dict
+    prefix: tuple = ()  # the path to its (sub)network: () at top level, (rec layer, "unit", ...) inside
 
 
-def _role_category(located: list[_Located | None]) -> str | None:
+def _role_category(located: list[_Located | None], others: list[dict | None]) -> str | None:
     """The layer's role, when the sides agree on it; a pass-through layer (augmentation, dropout) that the
-    other side lacks or replaces by a plain `copy` keeps its role (switching it off is that knob too)."""
+    other side replaces by a plain `copy`, or lacks while having the layers it reads, keeps its role
+    (switching it off is that knob too); one that goes with the layers it reads (the dropout of a removed
+    block) is part of that structural change. `others[i]`: the other side's (sub)network where located[i] is."""
     roles = [loc.roles.role(loc.name) if loc is not None else None for loc in located]
-    present = {role for loc, role in zip(located, roles, strict=True) if loc is not None}
-    if len(present) == 1 and None not in present:
-        return present.pop()
-    for (loc, role), other in zip(zip(located, roles, strict=True), reversed(located), strict=True):
-        if loc is not None and role in PASS_THROUGH_CATEGORIES and (other is None or is_identity(other.layer)):
+    if None not in located and roles[0] == roles[1]:
+        return roles[0]
+    for loc, role, other, other_net in zip(located, roles, reversed(located), others, strict=True):
+        if loc is None or role is None:
+            continue
+        if other is None:
+            if role not in PASS_THROUGH_CATEGORIES or \
+                    (other_net is not None and all(is_external(r) or r in other_net
+                                                   for r in loc.roles.pass_inputs[loc.name])):
+                return role
+        elif role in PASS_THROUGH_CATEGORIES and is_identity(other.layer):
             return role
+    return None
+
+
+def _input_of_one_side(located: list[_Located], values: tuple[Any, Any], others: list[dict | None]) -> str | None:
+    """A model layer that one side's `from` reads and the other side's network lacks (a loss-only layer
+    rewired because the model changed under it: the long skips it read were removed)."""
+    refs = [set(from_refs(value)) for value in values]
+    for loc, own, other, other_net in zip(located, refs, reversed(refs), others, strict=True):
+        for ref in sorted(own - other):
+            if not is_external(ref) and other_net is not None and ref not in other_net \
+                    and ref not in loc.roles.loss_only:
+                return ref
     return None
 
 
@@ -241,17 +281,11 @@ def _routed_through(located: list[_Located | None], orig: Any, start: Any) -> st
     way), or None when the inputs differ otherwise."""
     if any(loc is None for loc in located):
         return None
-    refs = [_as_list(value) for value in (orig, start)]
+    refs = [from_refs(value) for value in (orig, start)]
     routed = [loc.roles.without_pass_through(r) for loc, r in zip(located, refs, strict=True)]
     touched = [loc.roles.pass_through[ref] for loc, r in zip(located, refs, strict=True) for ref in r
                if ref in loc.roles.pass_through]
     return touched[0] if touched and routed[0] == routed[1] else None
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is ABSENT or value is None:
-        return ["data"]  # RETURNN's default input
-    return [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)]
 
 
 def _networks(config: LoadedConfig) -> list[dict]:

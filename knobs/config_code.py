@@ -3,9 +3,14 @@ value was computed from, and which functions act only in training."""
 
 from __future__ import annotations
 
+import re
+
 from knobs.encoding import TRAIN_ONLY
 from knobs.loader import LoadedConfig
 from knobs.values import is_function
+
+# config functions RETURNN calls by their name (not through a value that names them)
+HOOKS = frozenset({"get_network", "get_model", "train_step", "forward_step", "dynamic_learning_rate"})
 
 
 def is_config_function(config: LoadedConfig, name: str) -> bool:
@@ -58,6 +63,19 @@ def network_builders(config: LoadedConfig) -> set[str]:
     return called(config, starts)
 
 
+def builder_inputs(config: LoadedConfig, key_category) -> set[str]:
+    """Top-level values that are no RETURNN setting (`key_category` gives None) and that only network
+    builders read (`model_dim` read by `conformer_network()`): without the builders, nothing reads them."""
+    builders = network_builders(config)
+    readers: dict[str, set[str]] = {}
+    for name, entry in config.values.items():
+        refs = entry["value"]["refs"] if is_function(entry["value"]) else entry.get("refs", [])
+        for ref in refs:
+            readers.setdefault(ref, set()).add(name)
+    return {name for name, users in readers.items() if name in config.values and users <= builders
+            and not is_config_function(config, name) and key_category(name) is None}
+
+
 def train_only_functions(config: LoadedConfig) -> set[str]:
     """Config functions whose code acts only in training (a train-flag condition), or calls one that does."""
     direct = {name for name, entry in config.values.items() if is_function(entry["value"])
@@ -65,3 +83,26 @@ def train_only_functions(config: LoadedConfig) -> set[str]:
     users = {name for name, entry in config.values.items() if is_function(entry["value"])
              and called(config, set(entry["value"]["calls"])) & direct}
     return direct | users
+
+
+def _named_in(value, names: set[str]) -> set[str]:
+    """The names of `names` that a (loaded, encoded) value refers to: a function value, or an identifier in a
+    string (an `eval` layer's `typed_value('transform')`)."""
+    if is_function(value):
+        return {value["__function__"]} & names
+    if isinstance(value, dict):
+        return set().union(*(_named_in(v, names) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_named_in(v, names) for v in value))
+    if isinstance(value, str):
+        return set(re.findall(r"[A-Za-z_]\w*", value)) & names
+    return set()
+
+
+def runtime_functions(config: LoadedConfig) -> set[str]:
+    """Config functions RETURNN may call: named by a setting's value (a layer's `eval`, a loss function, the
+    pretrain construction), or a hook by name, and the functions those call."""
+    functions = {name for name, entry in config.values.items() if is_function(entry["value"])}
+    named = {n for name, entry in config.values.items() if name not in functions
+             for n in _named_in(entry["value"], functions)}
+    return called(config, named | (functions & HOOKS))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from knobs.classify import Classifier
-from knobs.config_code import is_config_function, network_builders
+from knobs.config_code import is_config_function, network_builders, runtime_functions
 from knobs.group import effective_batch, group_into_knobs, summarize
 from knobs.lint import lint
 from knobs.loader import LoadedConfig
@@ -120,7 +120,7 @@ def diff_configs(orig: LoadedConfig, start: LoadedConfig, rules: RuleTable) -> P
         changes += scalar_changes(orig, start, classifier, per_epoch_keys, equivalent)
         changes += network_changes(orig, start, classifier, lambda o, s: _is_global_function_ref(o, s, orig, start),
                                    equivalent)
-    helpers = [c for c in changes if _is_helper(c, orig, start)]
+    helpers = [c for c in changes if _is_helper(c, orig, start, rules)]
     changes = [c for c in changes if c not in helpers]
     unresolved = [{"side": side, **u} for side, cfg in (("orig", orig), ("start", start)) for u in cfg.unresolved]
     warnings = _loader_warnings(orig, start) + lint(orig, start, changes)
@@ -129,20 +129,26 @@ def diff_configs(orig: LoadedConfig, start: LoadedConfig, rules: RuleTable) -> P
                     epochs, helpers)
 
 
-def _is_helper(change: Change, orig: LoadedConfig, start: LoadedConfig) -> bool:
-    """A top-level value that is no RETURNN setting and that no config function reads, but from which other
-    values were computed (e.g. `l2 = 1e-4` used in the network dict): RETURNN never reads it, its effect is
-    already in the values computed from it."""
-    if change.category != "other" or len(change.parts) != 1:
+def _is_helper(change: Change, orig: LoadedConfig, start: LoadedConfig, rules: RuleTable) -> bool:
+    """A top-level value that is no RETURNN setting, from which other values were computed (e.g. `l2 = 1e-4`
+    used in the network dict), and that no config function reads at run time: RETURNN never reads it, its
+    effect is already in the values computed from it. Functions that only build the network or the pretrain
+    networks count as computing (`model_dim` read by `conformer_network()`): they are compared by what they
+    build; so do functions nothing calls (a hybrid's builder, once its network is a literal). Whatever category
+    its reader would give it (`EpochSplit` read by the pretrain construction), such a value is a helper."""
+    if len(change.parts) != 1 or rules.key_category(str(change.parts[0])) is not None:
         return False
     name = change.parts[0]
     configs = (orig, start)
     if any(is_config_function(c, name) for c in configs):
         return False
-    read_by_function = any(name in e["value"]["refs"] for c in configs for e in c.values.values()
-                           if is_function(e["value"]))
+    builders = network_builders(orig) | network_builders(start)
+    runtime = (runtime_functions(orig) | runtime_functions(start)) - builders
+    functions = [(f, e["value"]) for c in configs for f, e in c.values.items() if is_function(e["value"])]
+    read_by_function = any(name in value["refs"] for f, value in functions if f in runtime)
+    read_by_builder = any(name in value["refs"] for f, value in functions if f not in runtime)
     used_by_statement = any(name in e.get("refs", []) for c in configs for n, e in c.values.items() if n != name)
-    return used_by_statement and not read_by_function
+    return (used_by_statement or read_by_builder) and not read_by_function
 
 
 def _is_global_function_ref(o: Any, s: Any, orig: LoadedConfig, start: LoadedConfig) -> bool:

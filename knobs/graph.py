@@ -75,7 +75,7 @@ class NetworkRoles:
     readers: dict[str, frozenset[str]]
     loss_only: frozenset[str]
     pass_through: dict[str, str]  # layer -> the category of what it does to its input
-    pass_inputs: dict[str, frozenset[str]]  # pass-through layer -> the layers it reads
+    pass_inputs: dict[str, frozenset[str]]  # pass-through layer -> its `from` (`data` by default)
     shared_params: dict[str, frozenset[str]]  # layer -> layers it shares parameters with (both directions)
 
     def role(self, name: str) -> str | None:
@@ -94,6 +94,18 @@ class NetworkRoles:
             else:
                 result.append(ref)
         return result
+
+
+def from_refs(value: Any) -> list[str]:
+    """A layer's `from` as a list; RETURNN's default input is `data`."""
+    if value is None or (isinstance(value, dict) and value.get("__absent__")):
+        return ["data"]
+    return [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)]
+
+
+def is_external(ref: str) -> bool:
+    """A reference to something outside this network's layers: extern data or the enclosing network."""
+    return ref == "data" or ref.startswith(("data:", "base:"))
 
 
 def _is_loss(layer: dict) -> bool:
@@ -152,7 +164,7 @@ def network_roles(net: dict, train_only: TrainOnly, roots: frozenset[str] = ROOT
             shared[other].add(name)
     return NetworkRoles(
         readers={n: frozenset(r) for n, r in readers.items()}, loss_only=frozenset(candidates),
-        pass_through=pass_through, pass_inputs={n: frozenset(reads_of[n]) for n in pass_through},
+        pass_through=pass_through, pass_inputs={n: frozenset(from_refs(layers[n].get("from"))) for n in pass_through},
         shared_params={n: frozenset(s) for n, s in shared.items() if s})
 
 

@@ -42,17 +42,19 @@ def _code_couplings(changes: list[Change], configs: tuple[LoadedConfig, LoadedCo
 
 
 def _shared_parameter_couplings(changes: list[Change], couplings: _Couplings) -> None:
-    """A loss change trains parameters of model layers that change too (`knobs.classify.Verdict`)."""
-    changed_layers: dict[str, str] = {}
+    """A loss change trains parameters of model layers whose parameters change too (`knobs.classify.Verdict`):
+    only a `model` change of the shared layer (its shape, class, inputs) stops the two being switched apart;
+    its L2, dropout or init can be switched alone (the loss layer brings its own)."""
+    reshaped: dict[str, Change] = {}
     for change in changes:
-        if change.path.startswith("network") and len(change.parts) > 1:
-            changed_layers.setdefault(str(change.parts[1]), change.category)
+        if change.path.startswith("network") and len(change.parts) > 1 and change.category == "model":
+            reshaped.setdefault(str(change.parts[1]), change)
     for change in changes:
         for layer in change.trains_model_layers:
-            other = changed_layers.get(layer)
-            if other is not None and other != change.category:
-                couplings.add(change.category, other, f"{change.path} ({change.category}) trains the parameters of "
-                                                      f"{layer}, which changes too ({other})")
+            other = reshaped.get(layer)
+            if other is not None and change.category != "model":
+                couplings.add(change.category, "model", f"{change.path} ({change.category}) trains the parameters "
+                                                        f"of {layer}, which change too ({other.path})")
 
 
 def group_into_knobs(changes: list[Change], orig: LoadedConfig, start: LoadedConfig) -> list[Knob]:

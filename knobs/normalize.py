@@ -135,6 +135,22 @@ def fold_defaults(orig: dict, start: dict, notes: list[dict]) -> set[tuple[str, 
     return filled
 
 
+def _no_pretrain(values: dict) -> bool:
+    return values.get("pretrain") in (None, False, "")  # a dict, even emptied of its function, is a pretrain
+
+
+def fold_pretrain_only_keys(orig: dict, start: dict, notes: list[dict]) -> None:
+    """`use_learning_rate_control_always` only decides the LR of pretrain epochs (tf/engine.py:
+    Engine.init_train_epoch): a side without pretraining schedules every epoch by LR control, as if it were
+    True. Compared so when only the other side pretrains."""
+    key = "use_learning_rate_control_always"
+    for side, other in ((orig, start), (start, orig)):
+        if _no_pretrain(side) and not _no_pretrain(other) and not side.get(key) and other.get(key):
+            notes.append({"what": key, "orig": json.dumps(orig.get(key)), "start": json.dumps(start.get(key)),
+                          "why": "the side without pretraining applies LR control in every epoch anyway"})
+            side[key] = other[key]
+
+
 def normalize_static(orig: dict, start: dict) -> tuple[dict, dict, list[dict], set[tuple[str, str]]]:
     """Canonical static values of both sides, notes on what was set aside as equivalent, and the
     (side, key) pairs whose value is RETURNN's default because the side does not set it."""
@@ -142,6 +158,7 @@ def normalize_static(orig: dict, start: dict) -> tuple[dict, dict, list[dict], s
     notes: list[dict] = []
     fold_optimizer(orig, start, notes)
     fold_max_seq_length(orig, start, notes)
+    fold_pretrain_only_keys(orig, start, notes)
     for side in (orig, start):
         fold_renamed_and_pretrain(side)
     filled = fold_defaults(orig, start, notes)

@@ -7,13 +7,14 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from knobs.classify import Classifier
+from knobs.classify import Classifier, Verdict, attribute_parts
 from knobs.loader import LoadedConfig
 from knobs.network_spelling import WHY, canonical_network, spelled_alike
 from knobs.normalize import DEFAULTS, LR_INPUT_KEYS
 from knobs.records import Change
 from knobs.values import ABSENT, comparable, epoch_ranges, format_path, show, tree_changes, value_at
 
+STAGE_NOTE = "a pretrain stage: the final networks agree on this layer"
 REBUILD_NOTE = "true: the network is rebuilt at the start of the epoch (parameters copied, optimizer state reset)"
 MAX_PIECES_PER_RUN = 3
 
@@ -135,11 +136,16 @@ def network_changes(orig: LoadedConfig, start: LoadedConfig, classifier: Classif
             path_parts[path] = ["network", *parts]
             paths[path][i + 1] = (o, s)
     merged: dict[tuple[str, str], dict] = {}
+    pretrain_epochs = max(cfg.per_epoch.get("num_pretrain_epochs") or 0 for cfg in (orig, start))
     for path, epochs in epoch_change_groups(paths):
         o, s = paths[path][epochs[0]]
         pair = net_pair[epochs[0]]
-        verdict = classifier.network_change(path_parts[path], o, s, (nets_o[pair[0]], nets_s[pair[1]]),
-                                            pretrain_only=n not in _all_epochs(paths[path]))
+        if _stage_layer_only(paths[path], path_parts[path], n):
+            verdict = Verdict("pretrain", STAGE_NOTE)
+        else:
+            verdict = classifier.network_change(path_parts[path], o, s, (nets_o[pair[0]], nets_s[pair[1]]),
+                                                pretrain_only=_pretrain_stage_only(paths[path], epochs, n,
+                                                                                   pretrain_epochs))
         entry = merged.setdefault((path, verdict.category), {"epochs": [], "verdict": verdict})
         entry["epochs"] += epochs
     changes = []
@@ -164,5 +170,20 @@ def spelling_notes(alike: dict[str, tuple[Any, Any]]) -> list[dict]:
              "start": "; ".join(f"{path}: {show(s, 40)}" for path, (_, s) in shown) + more, "why": WHY}]
 
 
-def _all_epochs(by_epoch: EpochValues) -> set[int]:
-    return {e for run in _runs(by_epoch) for e in run}
+def _stage_layer_only(by_epoch: EpochValues, parts: list, n: int) -> bool:
+    """A whole layer that one side's pretraining has not added yet (or has removed), while the final networks
+    agree on it: the difference is the pretrain schedule, whatever the layer's role (an aux loss head that
+    appears with its block)."""
+    final = by_epoch.get(n)
+    return not attribute_parts(parts) and (final is None or comparable(final[0]) == comparable(final[1]))
+
+
+def _pretrain_stage_only(by_epoch: EpochValues, epochs: list[int], n: int, pretrain_epochs: int) -> bool:
+    """The difference exists only in pretrain epochs, or these pretrain epochs differ otherwise than the final
+    networks do (a pretrain stage wires `encoder` to block 4 where the final networks differ in 12 vs 8
+    blocks): what the pretrain construction makes of the network there is its own change."""
+    final = by_epoch.get(n)
+    if final is None or comparable(final[0]) == comparable(final[1]):
+        return True
+    return max(epochs) <= pretrain_epochs and \
+        [comparable(v) for v in by_epoch[epochs[0]]] != [comparable(v) for v in final]

@@ -74,7 +74,8 @@ def test_tiny_pair_knobs(tiny):
     _, _, _, diff = tiny
     assert {k.name: sorted((c.path, c.epochs) for c in k.changes) for k in diff.knobs} == {
         "optimizer": [("optimizer.class", None)],
-        "lr": [("learning_rate", None), ("use_learning_rate_control_always", None)],
+        # use_learning_rate_control_always: start, without pretraining, applies LR control in every epoch anyway
+        "lr": [("learning_rate", None)],
         "batching": [("batch_size", "1"), ("batch_size", "2")],
         "pretrain": [("pretrain", None), ("pretrain.rebuild", "2")],
         "dropout": [("network.lstm0.dropout", None)],

@@ -8,15 +8,19 @@ given the WERs, so rerunning an interrupted bisection replays the same questions
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from attribution.strategies import SeedNumbers
+from common.atomic import write_atomic
 from common.errors import UserError
 from interpolate.hybrids import HybridResult
 from interpolate.plan import HybridRequest
 from interpolate.units import Units, request_for
 from knobs.requirements import Requirements
-from runner.local import Job, JobResult, run_jobs
+from runner.local import Job, JobResult, job_key, run_jobs
 from runner.settings import RunSettings
+
+RETRIED = "retried"  # in a job folder: its failure was retried once by a strategy run
 
 
 class LocalEvaluate:
@@ -59,11 +63,25 @@ class LocalEvaluate:
         return [self._job(label, config, seed, written) for seed in self.seeds.take(hybrid, seeds)]
 
     def __call__(self, requests: list[tuple[frozenset[str], int]]) -> list[list[JobResult]]:
-        """One round: per (hybrid, count), `count` new seeds trained at once; a failed training's result has no
-        WER (the strategy goes on without it)."""
+        """One round: per (hybrid, count), `count` new seeds trained at once; a training that fails is retried
+        once, and if it fails again its result has no WER (the strategy goes on without it)."""
         jobs = [self.jobs_of(hybrid, count) for hybrid, count in requests]
         flat = [job for group in jobs for job in group]
-        done = run_jobs(flat, self.settings, self.on_done)
+        done = self._retry_failed_once(flat, run_jobs(flat, self.settings, self.on_done))
         self.results += done
         by_job = dict(zip(flat, done, strict=True))
         return [[by_job[job] for job in group] for group in jobs]
+
+    def _retry_failed_once(self, jobs: list[Job], done: list[JobResult]) -> list[JobResult]:
+        """Each failed training (or scoring) once more, in the same round. A marker in its folder keeps a rerun of
+        the command from retrying it again (`--retry-failed` trains failed jobs anew in any case)."""
+        folders = {job: self.settings.work / "jobs" / job_key(job, self.settings.data_env) for job in jobs}
+        again = [job for job, r in zip(jobs, done, strict=True)
+                 if r.status != "ok" and not (folders[job] / RETRIED).exists()]
+        if not again:
+            return done
+        retried = dict(zip(again, run_jobs(again, replace(self.settings, retry_failed=True), self.on_done),
+                           strict=True))
+        for job in again:
+            write_atomic(folders[job] / RETRIED, "a failed training of this folder was retried once\n")
+        return [retried.get(job, r) for job, r in zip(jobs, done, strict=True)]

@@ -16,6 +16,7 @@ from bisect_cli.plan_inputs import recognition_setup, strategy_units
 from bisect_cli.submit_cmd import sisyphus_available
 from interpolate.units import merge_units, request_for
 from knobs import LoadContext
+from runner.local import JobResult
 from runner.settings import RunSettings
 from runner.strategy_run import LocalEvaluate
 from tests.ff_pair import UNITS
@@ -123,17 +124,21 @@ def test_local_evaluate_writes_trains_and_reuses_the_hybrids_a_strategy_asks_for
     assert [r.wer for r in replay[0]] == [first[0][0].wer, more[0][0].wer]
 
 
-def test_a_failed_training_comes_back_to_the_strategy_without_a_wer_with_its_log(ff_pair, tmp_path):
+def test_a_failed_training_is_retried_once_then_comes_back_to_the_strategy_without_a_wer(ff_pair, tmp_path):
     orig, start, vocab, refs = ff_pair
     broken = tmp_path / "start.config"
     broken.write_text(start.read_text().replace('data_dir + "/train.hdf"', '"/no/such/folder/train.hdf"'))
     _, recognition = recognition_setup(orig, broken, str(vocab), str(refs))
     units, _, write_hybrid = strategy_units(orig, broken, tmp_path / "hybrids", LoadContext())
-    evaluate = LocalEvaluate(RunSettings(orig, broken, tmp_path / "work", recognition=recognition), units,
-                             write_hybrid)
-    ((failed,),) = evaluate([(frozenset(units), 1)])  # every unit at start's value: start itself
+    settings = RunSettings(orig, broken, tmp_path / "work", recognition=recognition)
+    attempts: list[JobResult] = []
+    ((failed,),) = LocalEvaluate(settings, units, write_hybrid, attempts.append)([(frozenset(units), 1)])  # start
     assert (failed.label, failed.seed, failed.status, failed.wer) == ("start", 1, "failed", None)
     assert re.match(r"RETURNN exited with \d+: ", failed.reason) and failed.log.endswith("returnn.stdout.txt")
+    assert [(r.status, r.reused) for r in attempts] == [("failed", False), ("failed", False)]  # retried once
+    again: list[JobResult] = []  # a rerun of the command: the failure is final, nothing is trained
+    LocalEvaluate(settings, units, write_hybrid, again.append)([(frozenset(units), 1)])
+    assert [(r.status, r.reused) for r in again] == [("failed", True)]
 
 
 @NEEDS_SISYPHUS

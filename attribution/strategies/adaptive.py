@@ -466,7 +466,8 @@ def verdicts(search: Search) -> Finding:
 def finding(search: Search, verdict: Verdict) -> Finding:
     ev, model = search.ev, verdict.model
     q95 = model.quantile()
-    g, g_se = verdict.gap
+    g, g_se = verdict.gap  # the gap the verdict measured shares against (the part its significant terms explain)
+    full, full_se = model.gap()  # the whole gap the model predicts: what the Finding reports
     culprits = verdict.culprits
     notes = list(search.notes)
     effects, intervals = {}, {}
@@ -495,7 +496,8 @@ def finding(search: Search, verdict: Verdict) -> Finding:
     notes.append(f"{len(search.partition)} factors after the stages; effects by least squares over {ev.runs} "
                  f"trainings (residual degrees of freedom {model.df})")
     return ev.finding(NAME, culprits, effects, notes, intervals=intervals, interactions=interactions,
-                      undecided=sorted(undecided), aliased=alias_names, gap=(g, g - q95 * g_se, g + q95 * g_se))
+                      undecided=sorted(undecided), aliased=alias_names, gap=(full, full - q95 * full_se,
+                                                                             full + q95 * full_se))
 
 
 def adaptive(knobs: Sequence[str], evaluate: Evaluate, jobs: int = 1) -> Finding:

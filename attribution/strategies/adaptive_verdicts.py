@@ -1,0 +1,159 @@
+"""Adaptive's verdicts: after the stages (`attribution.strategies.adaptive.Search`), the pairs among the active
+knobs (strong effect heredity, de-aliasing runs), follow-up runs where a verdict is close to a boundary, and the
+Finding: culprits, pairs acting together, what is aliased or undecided, and the whole gap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from attribution.scenario import CULPRIT_SHARE
+from attribution.statistics import runs_to_decide
+from attribution.strategies.common import Finding
+from attribution.strategies.linear_model import Factor, Fit, Term, fit, select_pairs
+
+if TYPE_CHECKING:
+    from attribution.strategies.adaptive import Search
+
+NAME = "adaptive"
+FLAG_Z = 2.0  # a part whose average effect is beyond this many standard errors may be in a pair
+ROUND_TARGET = 4  # rounds a bisection aims at: follow-ups that would go beyond are merged into fewer, larger ones
+CONFIRM_Z = 1.5  # a verdict this close (standard errors) to a boundary gets follow-up runs ...
+FOLLOW_UPS = 2  # ... in at most this many rounds of follow-ups, ...
+FOLLOW_SEEDS = 1  # ... each with this many seeds of its knock-in and knock-out hybrids ...
+REFERENCE_SEEDS = 2  # ... and this many of start and of orig (the references of those contrasts)
+VERDICT_LEVEL = 0.02  # family-wise level of the verdicts
+REST_Z = 2.0  # the knobs without a significant effect count towards the gap when together beyond this
+
+
+@dataclass
+class Verdict:
+    """One look at the runs: the model, its pairs, the culprits and what is still unclear."""
+
+    model: Fit
+    pairs: list[Term]
+    aliased: list[list[Term]]
+    culprits: set[str]
+    unclear: list[Term]
+    gap: tuple[float, float]  # the gap the significant terms (and the rest, when it is significant) explain
+    real: bool  # the gap (or a term) is distinguishable from noise
+
+
+def explained_gap(model: Fit, significant: list[Term]) -> tuple[float, float]:
+    """(estimate, standard error) of the gap as the significant terms explain it, plus what every other term
+    explains together when that is itself significant (many small effects); under effect sparsity this is
+    far less noisy than the sum of every term."""
+    rest = [t for t in model.terms if t not in significant]
+    rest_est, rest_se = model.estimate(model.vector(dict.fromkeys(rest, 1.0)))
+    counted = significant + (rest if abs(rest_est) > REST_Z * rest_se else [])
+    return model.estimate(model.vector(dict.fromkeys(counted, 1.0))) if counted else (0.0, 0.0)
+
+
+def judge(search: Search, singles: list[Factor], candidates: list[Term]) -> Verdict:
+    ev = search.ev
+    pairs, aliased = select_pairs(ev, search.mains(), candidates)
+    model = fit(ev, search.mains() + pairs)
+    if search.lenth and not ev.noise()[1]:  # no replicates yet: the residual holds the alias chains
+        model = replace(model, sigma=search.lenth[0], df=search.lenth[1])
+    q = model.quantile(len(search.examined) + len(candidates), VERDICT_LEVEL)  # Bonferroni over the terms examined
+    terms = [(f,) for f in singles] + pairs
+    stand_ins = {group[0] for group in aliased}  # a pair standing in for others it cannot be told from
+    estimates = {t: model.term(t) for t in terms}
+    significant = [t for t, (est, se) in estimates.items() if abs(est) > q * se]
+    gap, gap_se = explained_gap(model, significant)
+    full, full_se = model.gap()
+    threshold = CULPRIT_SHARE * abs(gap)
+    culprits: set[str] = set()
+    unclear: list[Term] = []
+    for term, (est, se) in estimates.items():
+        if not math.isfinite(est):
+            unclear.append(term)
+            continue
+        size = (abs(est) - threshold) / se if se else math.inf
+        significance = abs(est) / se - q if se else math.inf
+        if size >= 0 and significance > 0 and term not in stand_ins:
+            culprits |= {k for f in term for k in f}
+        promising = size >= 0 and significance <= 0 and abs(est) > FLAG_Z * se  # an effect, not yet significant
+        if promising or (size >= 0 and abs(significance) < CONFIRM_Z) or (significance > 0 and abs(size) < CONFIRM_Z):
+            unclear.append(term)
+    real = bool(significant) or abs(full) > model.quantile() * full_se
+    return Verdict(model, pairs, aliased, culprits, unclear, (gap, gap_se) if significant else (full, full_se), real)
+
+
+def heredity(search: Search, singles: list[Factor]) -> list[Factor]:
+    """The knobs whose average effect (main effects only, over every run) is beyond FLAG_Z standard errors:
+    strong effect heredity (Hamada & Wu 1992) makes pairs among them the candidates; without it a pair on a
+    flagged pair's alias chain plus main effects that cancel its average effects fits the runs as well. A
+    second look takes the noise from the fit with the pairs the first look found (a pair's own contrast
+    inflates the noise of a fit without it)."""
+    ev = search.ev
+    if search.bisected:  # the knobs a bisection singled out (its check saw them act together or not): all pairs
+        return singles
+    average = fit(ev, search.mains())
+    flagged = search.flagged(average, singles, FLAG_Z)
+    pairs, _ = select_pairs(ev, search.mains(), search.pair_candidates(flagged))
+    if pairs:
+        cleaner = fit(ev, search.mains() + pairs)
+        if cleaner.df and average.df and cleaner.sigma < average.sigma:
+            flagged = search.flagged(replace(average, sigma=cleaner.sigma, df=cleaner.df), singles, FLAG_Z)
+    return [f for f in singles if f in set(flagged) | set(search.flagged(average, singles, FLAG_Z))]
+
+
+def verdicts(search: Search) -> Finding:
+    """Resolve: pairs among the active knobs, de-aliasing and follow-up runs, then the Finding."""
+    ev = search.ev
+    singles = [f for f in search.active if len(f) == 1]
+    allowed = max(1, min(FOLLOW_UPS, ROUND_TARGET - ev.rounds))  # follow-up rounds left within the target ...
+    scale = math.ceil(FOLLOW_UPS / allowed)  # ... each with the seeds of the rounds it saves
+    for follow_up in range(allowed + 1):
+        candidates = search.pair_candidates(heredity(search, singles))
+        verdict = judge(search, singles, candidates)
+        follow = [h for group in verdict.aliased for t in group  # de-aliasing: each pair switched in both ways
+                  for h in (ev.orig.union(*t), ev.start.difference(*t))]
+        follow += [h for t in verdict.unclear
+                   for h in (ev.start.difference(*t), ev.orig.union(*t))] * (FOLLOW_SEEDS * scale)
+        if verdict.unclear or not ev.noise()[1]:  # the references of those contrasts, or the first replicates
+            follow += [ev.start, ev.orig] * (REFERENCE_SEEDS * scale)
+        if not follow or follow_up == allowed:
+            break
+        ev.more(follow)
+    return finding(search, verdict)
+
+
+def finding(search: Search, verdict: Verdict) -> Finding:
+    ev, model = search.ev, verdict.model
+    q95 = model.quantile()
+    g, g_se = verdict.gap  # the gap the verdict measured shares against (the part its significant terms explain)
+    full, full_se = model.gap()  # the whole gap the model predicts: what the Finding reports
+    culprits = verdict.culprits
+    notes = list(search.notes)
+    effects, intervals = {}, {}
+    for f in search.active:
+        est, se = model.term((f,))
+        if len(f) == 1 and math.isfinite(est):
+            (k,) = f
+            effects[k], intervals[k] = est, (est - q95 * se, est + q95 * se)
+    interactions = []
+    for a, b in verdict.pairs:
+        est, se = model.term((a, b))
+        if math.isfinite(est) and set(a | b) <= culprits and abs(est) >= CULPRIT_SHARE * abs(g):
+            interactions.append({"knobs": sorted(a | b), "effect": est, "low": est - q95 * se,
+                                 "high": est + q95 * se})
+    if not verdict.real:
+        more = runs_to_decide(g, model.sigma) if min(abs(g), model.sigma) > 1e-9 else 0
+        notes.insert(0, f"gap {g:+.2f} (standard error {g_se:.2f}) is not distinguishable from noise"
+                        + (f"; about {more} runs of orig and of start would decide a gap of this size" if more else ""))
+    elif not culprits:
+        largest = sorted(effects.items(), key=lambda kv: -abs(kv[1]))[:4]
+        notes.insert(0, f"gap {g:+.2f} is real but no knob or pair holds {CULPRIT_SHARE:.0%} of it"
+                        + (f"; the largest: {', '.join(f'{k} {v:+.2f}' for k, v in largest)}" if largest else ""))
+    alias_names = [["*".join(sorted(k for f in t for k in f)) for t in group] for group in verdict.aliased]
+    undecided = {k for t in verdict.unclear for f in t for k in f} | {
+        k for group in verdict.aliased for t in group for f in t for k in f if k not in culprits}
+    notes.append(f"{len(search.partition)} factors after the stages; effects by least squares over {ev.runs} "
+                 f"trainings (residual degrees of freedom {model.df})")
+    return ev.finding(NAME, culprits, effects, notes, intervals=intervals, interactions=interactions,
+                      undecided=sorted(undecided), aliased=alias_names, gap=(full, full - q95 * full_se,
+                                                                             full + q95 * full_se))

@@ -36,7 +36,7 @@ from common.errors import UserError
 from knobs.diff import show
 from runner.summary import label_runs
 
-HOURS_PER_TRAINING = 80.0  # GPU-hours of one training: `config-bisect plan --cost-per-run`'s default
+HOURS_PER_TRAINING = 80.0  # GPU-hours of one training unless `report --hours-per-training` says otherwise
 CURVE_KEYS = ("dev_error", "dev_score")  # the dev curve shown: the first key a learning-rate file has
 LR_FILE = "learning_rates"  # beside the training's log (runner.steps.LR_FILE)
 

@@ -20,7 +20,7 @@ from runner.report_inputs import progress_results, report_context, title_of
               help="Where to write report.md, report.html and the PNGs (default: the work folder of `run`, "
                    "report/ in a Sisyphus setup).")
 @click.option("--hours-per-training", type=click.FloatRange(min=0), default=HOURS_PER_TRAINING, show_default=True,
-              help="GPU-hours of one full-size training, for the cost (as `plan --cost-per-run`).")
+              help="GPU-hours of one full-size training, for the cost (as `plan --hours-per-training`).")
 @click.option("--pair", help="The pair's name in a Sisyphus setup that bisects several.")
 @debug_option
 def report(folder: str, out_dir: str | None, hours_per_training: float, pair: str | None) -> None:

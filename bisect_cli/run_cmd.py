@@ -135,7 +135,7 @@ def _run_hybrids(settings: RunSettings, knob_list: str | None, direction: str, c
         else:
             console.print(f"hybrid {h.id} not trained: {h.status}: {h.reason}", markup=False, soft_wrap=True)
     write_run_plan(settings.work, RunPlan("local", str(settings.orig.resolve()), str(settings.start.resolve()),
-                                          parallel=settings.parallel, score_key=_score_key(settings),
+                                          parallel=settings.parallel, score_key=settings.score_key,
                                           runs=[{"label": j.label, "seed": j.seed,
                                                  "key": job_key(j, settings.data_env)} for j in jobs],
                                           labels={k: {"knobs": v[0], "direction": v[1]} for k, v in labels.items()}))
@@ -150,7 +150,7 @@ def _run_strategy(settings: RunSettings, strategy: str) -> tuple[Finding, list[J
     options = strategy_options(strategy, settings.seeds, settings.parallel)
     write_manifest(settings.work / "hybrids", diff, [])  # the diff for a partial report; the hybrids follow at the end
     write_run_plan(settings.work, RunPlan("local", str(settings.orig.resolve()), str(settings.start.resolve()),
-                                          parallel=settings.parallel, score_key=_score_key(settings),
+                                          parallel=settings.parallel, score_key=settings.score_key,
                                           strategy=strategy, strategy_kwargs=options,
                                           units={name: sorted(knobs) for name, knobs in units.items()}))
     count = 0
@@ -165,10 +165,6 @@ def _run_strategy(settings: RunSettings, strategy: str) -> tuple[Finding, list[J
     finding = STRATEGIES[strategy](list(units), evaluate, **options)
     write_manifest(settings.work / "hybrids", diff, list(evaluate.written.values()))
     return finding, evaluate.results, evaluate.labels
-
-
-def _score_key(settings: RunSettings) -> str | None:
-    return settings.recognition.key() if settings.recognition else None
 
 
 def _run_with_progress(jobs: list[Job], settings: RunSettings, console: Console) -> list[JobResult]:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from attribution.report_model import ReportContext
 from attribution.strategies import Finding
 from common.atomic import write_atomic
 from jobs.setup_progress import SisJob, wall_seconds
@@ -16,6 +15,9 @@ from runner.environment_facts import section_from_report
 from runner.local import JobResult
 from runner.results import Bisection, write_bisection_report, write_results
 from runner.summary import Labels
+
+if TYPE_CHECKING:
+    from attribution.report_model import ReportContext
 
 
 def read_score(path: str | Path) -> dict[str, Any]:
@@ -90,6 +92,8 @@ def gather_results(entries: list[dict[str, Any]], results_file: Path, report_txt
 
 def report_context(entries: list[dict[str, Any]]) -> ReportContext:
     """The knob diff (kept in each hybrid.json) and the wall time from the first training to the last scoring."""
+    from attribution.report_model import ReportContext  # the report's modules: only when a report is written
+
     infos = [json.loads(Path(entry["info"]).read_text()) for entry in entries if entry.get("info") is not None]
     diff = next((info["diff"] for info in infos if info.get("diff")), None)
     jobs = []

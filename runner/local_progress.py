@@ -73,13 +73,14 @@ def epochs_trained(job_dir: Path) -> int:
 def folder_record(folder: JobFolder, alive: bool, now: float, score_key: str | None = None) -> RunRecord:
     """A job's state; with `score_key` (the run scores) a finished training counts as done once it is scored."""
     label, seed = folder.run
-    scored = _read_json(folder.path / "scored" / score_key / "result.json") if score_key else None
     trained = folder.result
-    if trained is not None and (score_key is None or scored is not None or trained["status"] != "ok"):
-        r = {**trained, **scored, "seconds": (trained.get("seconds") or 0) + (scored.get("seconds") or 0)} \
-            if scored and trained["status"] == "ok" else trained
+    to_score = trained is not None and trained["status"] == "ok" and score_key is not None
+    scored = _read_json(folder.path / "scored" / score_key / "result.json") if to_score else None
+    if trained is not None and (scored is not None or not to_score):
+        r = {**trained, **(scored or {})}
+        seconds = trained.get("seconds") if scored is None else (trained.get("seconds") or 0) + (scored["seconds"] or 0)
         return RunRecord(label, seed, r["status"], r.get("wer"), r.get("reason"), None, trained.get("config"),
-                         trained.get("log"), r.get("seconds"), r.get("segments") or [], trained.get("environment"))
+                         trained.get("log"), seconds, r.get("segments") or [], trained.get("environment"))
     config, log = folder.job.get("config"), str(folder.path / "returnn.stdout.txt")
     if not alive:
         return RunRecord(label, seed, WAITING, detail="interrupted: starts afresh when the run is resumed",

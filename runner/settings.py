@@ -64,5 +64,10 @@ class RunSettings:
     requires: dict[str, Requirements] = field(default_factory=dict)
 
     @property
+    def score_key(self) -> str | None:
+        """The folder name of this run's scorings (`jobs/<key>/scored/<score_key>`); None: not scored."""
+        return self.recognition.key() if self.recognition else None
+
+    @property
     def scorer(self) -> str:
         return "test WER" if self.recognition else "dev error"

@@ -6,8 +6,10 @@ Run: .venv/bin/python benchmarks/factorial_truth.py ORIG START -o WORKDIR [--see
 
 The hybrids are the ones a strategy trains (`interpolate.units.request_for`: each subset of units at start's
 value, written as the knock-in or knock-out hybrid that switches fewer units, proven by round trip), trained
-and scored by the project's local runner in WORKDIR (resumable: rerun after an interruption). Prints the
-table of effects and writes the fit as JSON (its culprit set under `culprits`).
+and scored by the project's local runner in WORKDIR (resumable: rerun after an interruption). Every training
+has its own seed (`SeedNumbers` with the stream SEED_STREAM: no two cells copy one training, and none is a
+training the strategies ask for, so the truth is independent of the runs it checks). Prints the table of effects
+and writes the fit as JSON (its culprit set under `culprits`, the seeds of every cell under `cells`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from artefacts.text_table import print_table  # noqa: E402
 from attribution.factorial import FactorialFit, all_cells, fit_factorial  # noqa: E402
+from attribution.strategies import SeedNumbers  # noqa: E402
 from bisect_cli.diff_cmd import make_context  # noqa: E402
 from bisect_cli.plan_inputs import recognition_setup, strategy_units  # noqa: E402
 from common.atomic import write_atomic  # noqa: E402
 from common.errors import UserError  # noqa: E402
 from runner.settings import RunSettings  # noqa: E402
 from runner.strategy_run import LocalEvaluate  # noqa: E402
+
+SEED_STREAM = "factorial-truth"
 
 
 def effects_table(fit: FactorialFit) -> tuple[list[str], list[list[str]]]:
@@ -74,7 +79,7 @@ def main(orig: str, start: str, work_dir: str, seeds: int, parallel: int, epochs
 
     settings = RunSettings(orig_path, start_path, work, epochs=epochs, parallel=parallel, recognition=recognition,
                            data_env=env, context=context)
-    evaluate = LocalEvaluate(settings, units, write_hybrid, progress)
+    evaluate = LocalEvaluate(settings, units, write_hybrid, progress, SeedNumbers(SEED_STREAM))
     runs = evaluate([(cell, seeds) for cell in cells])
     fit = fit_factorial(names, {cell: [r.wer for r in cell_runs] for cell, cell_runs in zip(cells, runs, strict=True)})
     trained = [r.train_seconds for r in evaluate.results if r.train_seconds and not r.reused]
@@ -89,9 +94,11 @@ def main(orig: str, start: str, work_dir: str, seeds: int, parallel: int, epochs
                f"{len(trained)} trainings run now ({min(trained, default=0):.0f}-{max(trained, default=0):.0f} s "
                f"each), wall {time.monotonic() - started:.0f} s")
     if json_file:
-        payload = {"orig": str(orig_path), "start": str(start_path), "seeds": seeds, "epochs": epochs,
+        payload = {"orig": str(orig_path), "start": str(start_path), "seeds": seeds, "seed_stream": SEED_STREAM,
+                   "epochs": epochs,
                    "units": {name: sorted(knobs) for name, knobs in units.items()},
-                   "cells": [{"at_start": sorted(cell), "wers": [r.wer for r in cell_runs]}
+                   "cells": [{"at_start": sorted(cell), "seeds": [r.seed for r in cell_runs],
+                              "wers": [r.wer for r in cell_runs]}
                              for cell, cell_runs in zip(cells, runs, strict=True)],
                    **fit.to_json()}
         write_atomic(json_file, json.dumps(payload, indent=1) + "\n")

@@ -28,11 +28,12 @@ class LocalEvaluate:
     seeds."""
 
     def __init__(self, settings: RunSettings, units: Units, write_hybrid: Callable[[HybridRequest], HybridResult],
-                 on_done: Callable[[JobResult], None] | None = None):
+                 on_done: Callable[[JobResult], None] | None = None, seeds: SeedNumbers | None = None):
         """`settings.environments`: the sides' environments (a hybrid's comes from its environment knobs);
-        `settings.requires`: what orig's and start's configs need from RETURNN (checked before each batch)."""
+        `settings.requires`: what orig's and start's configs need from RETURNN (checked before each batch);
+        `seeds`: the seed numbers (default: the strategies' stream)."""
         self.settings, self.units, self.write_hybrid, self.on_done = settings, units, write_hybrid, on_done
-        self.seeds = SeedNumbers()
+        self.seeds = seeds or SeedNumbers()
         self.written: dict[HybridRequest, HybridResult] = {}
         self.labels: dict[str, tuple[list[str], str | None]] = {"orig": ([], None), "start": ([], None)}
         self.results: list[JobResult] = []

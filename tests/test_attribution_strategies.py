@@ -227,10 +227,33 @@ def test_a_finding_survives_json_and_old_results_still_load():
     assert any("l2 x lr: +0.50 [+0.20, +0.80] only when both" in line for line in lines)
     assert any("a*b or c*d" in line and "aliased" in line for line in lines)
     assert any("dropout" in line and "undecided" in line for line in lines)
-    seeds = SeedNumbers()
-    assert list(seeds.take(frozenset({"lr"}), 2)) == [1, 2] and list(seeds.take(frozenset(), 1)) == [1]
-    assert list(seeds.take(frozenset({"lr"}), 1)) == [3]
     assert math.isfinite(finding.to_json()["gap"][0])
+
+
+def test_every_hybrid_has_its_own_seeds_and_orig_counts_from_one():
+    seeds = SeedNumbers()
+    assert list(seeds.take(frozenset(), 2)) == [1, 2] and list(seeds.take(frozenset(), 1)) == [3]
+    lr = list(seeds.take(frozenset({"lr"}), 2)) + list(seeds.take(frozenset({"lr"}), 1))
+    assert lr == list(range(lr[0], lr[0] + 3)) and lr[0] != 1 and max(lr) < 2 ** 31
+    knobs = [f"k{i}" for i in range(10)]
+    firsts = {SeedNumbers().first(frozenset(k for i, k in enumerate(knobs) if m >> i & 1)) for m in range(1024)}
+    assert len(firsts) == 1024  # no two of the 1024 hybrids of 10 knobs share a seed (or copy a training)
+    assert SeedNumbers("truth").first(frozenset()) not in firsts  # the ground truth's runs are other trainings
+
+
+@given(st.lists(st.tuples(st.frozensets(st.sampled_from("abcd")), st.integers(1, 3)), max_size=12), st.randoms())
+def test_a_hybrids_seeds_do_not_depend_on_the_order_it_is_asked_in(calls, rnd):
+    """Replays and reruns ask for the same trainings: the seeds of a hybrid are its first seed on, in every order."""
+    shuffled = list(calls)
+    rnd.shuffle(shuffled)
+    given_seeds = [{}, {}]
+    for order, out in zip((calls, shuffled), given_seeds, strict=True):
+        numbers = SeedNumbers()
+        for hybrid, count in order:
+            out.setdefault(hybrid, []).extend(numbers.take(hybrid, count))
+    assert {h: sorted(v) for h, v in given_seeds[0].items()} == {h: sorted(v) for h, v in given_seeds[1].items()}
+    for hybrid, taken in given_seeds[0].items():
+        assert sorted(taken) == list(range(SeedNumbers().first(hybrid), SeedNumbers().first(hybrid) + len(taken)))
 
 
 

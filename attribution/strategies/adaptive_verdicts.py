@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 NAME = "adaptive"
 FLAG_Z = 2.0  # a part whose average effect is beyond this many standard errors may be in a pair
+CLOSE_LOCATES = 1  # knobs the check of the culprits may locate (each: the verdicts once more)
 ROUND_TARGET = 4  # rounds a bisection aims at: follow-ups that would go beyond are merged into fewer, larger ones
 CONFIRM_Z = 1.5  # a verdict this close (standard errors) to a boundary gets follow-up runs ...
 FOLLOW_UPS = 2  # ... in at most this many rounds of follow-ups, ...
@@ -91,6 +92,7 @@ def heredity(search: Search, singles: list[Factor]) -> list[Factor]:
     ev = search.ev
     if search.bisected:  # the knobs a bisection singled out (its check saw them act together or not): all pairs
         return singles
+    located = [f for f in singles if f in search.located]  # a knob located by the check of a design's culprits
     average = fit(ev, search.mains())
     flagged = search.flagged(average, singles, FLAG_Z)
     pairs, _ = select_pairs(ev, search.mains(), search.pair_candidates(flagged))
@@ -98,14 +100,15 @@ def heredity(search: Search, singles: list[Factor]) -> list[Factor]:
         cleaner = fit(ev, search.mains() + pairs)
         if cleaner.df and average.df and cleaner.sigma < average.sigma:
             flagged = search.flagged(replace(average, sigma=cleaner.sigma, df=cleaner.df), singles, FLAG_Z)
-    return [f for f in singles if f in set(flagged) | set(search.flagged(average, singles, FLAG_Z))]
+    return [f for f in singles if f in set(flagged) | set(search.flagged(average, singles, FLAG_Z)) | set(located)]
 
 
-def verdicts(search: Search) -> Finding:
-    """Resolve: pairs among the active knobs, de-aliasing and follow-up runs, then the Finding."""
+def resolve(search: Search, rounds: int = ROUND_TARGET) -> Verdict:
+    """Pairs among the active knobs, de-aliasing and follow-up runs: the last verdict. Follow-ups that would
+    end beyond `rounds` rounds are merged into fewer, larger ones."""
     ev = search.ev
     singles = [f for f in search.active if len(f) == 1]
-    allowed = max(1, min(FOLLOW_UPS, ROUND_TARGET - ev.rounds))  # follow-up rounds left within the target ...
+    allowed = max(1, min(FOLLOW_UPS, rounds - ev.rounds))  # follow-up rounds left within the target ...
     scale = math.ceil(FOLLOW_UPS / allowed)  # ... each with the seeds of the rounds it saves
     for follow_up in range(allowed + 1):
         candidates = search.pair_candidates(heredity(search, singles))
@@ -118,7 +121,23 @@ def verdicts(search: Search) -> Finding:
             follow += [ev.start, ev.orig] * (REFERENCE_SEEDS * scale)
         if not follow or follow_up == allowed:
             break
+        check = search.closure_cells(verdict.culprits) if follow_up == 0 else []
+        if len(check) <= -len(follow) % ev.jobs:  # the check of the culprits (`Search.close`) where a round has room
+            follow += check
         ev.more(follow)
+    return verdict
+
+
+def verdicts(search: Search) -> Finding:
+    """Resolve; then check that the culprits explain the gap both ways (`Search.close`): a knob located there
+    joins the culprits' pair candidates, and the verdicts are resolved again."""
+    verdict = resolve(search)
+    for _ in range(CLOSE_LOCATES):
+        knob = search.close(verdict.culprits)
+        if knob is None:
+            break
+        search.single_out(knob)
+        verdict = resolve(search, search.ev.rounds + FOLLOW_UPS)  # the target is behind: every follow-up
     return finding(search, verdict)
 
 

@@ -10,6 +10,7 @@ failed. The trainings of one call may run at once; a call waits for the one befo
 from __future__ import annotations
 
 import math
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ STOP_Z = 2.0  # a sequential question stops once its estimate is this many stand
 BASELINE_SEEDS = 3  # orig and start each, for the gap and the noise floor ...
 MAX_BASELINE_SEEDS = 8  # ... and up to this many while the gap is not yet clear
 FUTILITY_Z = 0.5  # a gap within half a standard error of zero gets no more baseline seeds
+SEED_BLOCK = 100  # seeds per hybrid before its block runs into another's
+SEED_BLOCKS = 21_000_000  # blocks: seeds stay below 2^31 (RETURNN and numpy take 32-bit seeds)
 
 
 class HasWer(Protocol):
@@ -90,14 +93,29 @@ class Finding:
 
 
 class SeedNumbers:
-    """Seed numbers for an `evaluate` callback: each call asks for new seeds of a hybrid, numbered on from 1."""
+    """Seed numbers for an `evaluate` callback: each call asks for new seeds of a hybrid, numbered on from the
+    hybrid's own first seed.
 
-    def __init__(self) -> None:
+    Every hybrid has its own seeds (a block of SEED_BLOCK numbers from a stable hash of its knobs and of
+    `stream`; orig, the empty hybrid of the default stream, has 1, 2, 3, ...). With deterministic trainings
+    (`behavior_version >= 15`, one seed gives one initialisation and one data order) two hybrids that differ
+    only in knobs without effect would otherwise be the same training twice, and hybrids that share a seed
+    share its luck: the strategies' least squares pools the runs of many hybrids as independent replicates (the
+    hidden replication of a factorial design), which copies of one training are not. Stable, so a rerun or a
+    replay asks for the same trainings; `stream` gives an independent set of seeds (the factorial ground truth
+    must not reuse the runs it checks)."""
+
+    def __init__(self, stream: str = "") -> None:
+        self.stream = stream
         self.used: dict[Hybrid, int] = {}
 
+    def first(self, hybrid: Hybrid) -> int:
+        key = "\n".join([self.stream, *sorted(hybrid)]) if self.stream or hybrid else ""
+        return SEED_BLOCK * (zlib.crc32(key.encode()) % SEED_BLOCKS) + 1
+
     def take(self, hybrid: Hybrid, count: int) -> range:
-        first = self.used.get(hybrid, 0) + 1
-        self.used[hybrid] = first + count - 1
+        first = self.first(hybrid) + self.used.get(hybrid, 0)
+        self.used[hybrid] = self.used.get(hybrid, 0) + count
         return range(first, first + count)
 
 

@@ -44,6 +44,12 @@ def runs_of(f: int) -> int:
     return 2 if f == 1 else 2 * 2 ** math.ceil(math.log2(f))
 
 
+def knob_order(knobs: Sequence[str], factors: list[Factor]) -> list[Factor]:
+    """`factors` sorted by the first of their knobs in `knobs`."""
+    index = {k: i for i, k in enumerate(knobs)}
+    return sorted(factors, key=lambda f: min(index[k] for k in f))
+
+
 def split(group: Sequence[str], parts: int) -> list[Factor]:
     """`group` (in knob order) cut into `parts` contiguous parts of nearly equal size."""
     parts = min(parts, len(group))

@@ -254,17 +254,6 @@ class Search(BracketChecks):
         wanted = math.ceil((PLAN_Z * 2 * sigma / max(sizes)) ** 2 / rows)
         return max(1, min(wanted, PLAN_ROUNDS * self.ev.jobs // rows))
 
-    def single_out(self, knob: str) -> None:
-        """`knob` becomes a factor of its own (split off its group) and the one active factor beside those found
-        so far by bisection (`confirm` checks them at the end)."""
-        single = frozenset({knob})
-        group = next(f for f in self.partition if knob in f)
-        self.partition = designs.knob_order(self.knobs, [f for f in self.partition if f != group]
-                                    + [single] + ([group - single] if len(group) > 1 else []))
-        self.examined.add(single)
-        self.located.append(single)
-        self.active = designs.knob_order(self.knobs, [f for f in self.active if len(f) == 1 and f != single] + [single])
-
     def run(self, capacity: int) -> None:
         while any(len(f) > 1 for f in self.active):
             factors = next_factors(self.knobs, self.active, capacity)

@@ -38,6 +38,7 @@ class BracketChecks:
     partition: list[Factor]
     active: list[Factor]
     located: list[Factor]
+    examined: set[Factor]
     notes: list[str]
     bisected: bool
     stage: Callable[[list[Factor]], None]
@@ -94,7 +95,7 @@ class BracketChecks:
         single = frozenset({knob})
         group = next(f for f in self.partition if knob in f)
         self.partition = designs.knob_order(self.knobs, [f for f in self.partition if f != group]
-                                    + [single] + ([group - single] if len(group) > 1 else []))
+                                            + [single] + ([group - single] if len(group) > 1 else []))
         self.examined.add(single)
         self.located.append(single)
         self.active = designs.knob_order(self.knobs, [f for f in self.active if len(f) == 1 and f != single] + [single])

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from click.testing import CliRunner
 
 from bisect_cli.main import cli
 from bisect_cli.submit_cmd import failed_jobs
+from jobs.engine_settings import DEFAULT_RQMT, settings_text
 from jobs.task_tries import TRAIN_TRIES, final_errors
 from tests.test_jobs import NEEDS_SISYPHUS
 
@@ -101,6 +105,53 @@ def test_sisyphus_runs_a_failed_training_once_more_then_records_the_failure(fail
     assert not (score / "output/test.hyp.txt").exists() and not list(score.rglob("returnn.forward.*"))  # no recognition
     trained = json.loads((_job(setup, "start/seed1/train") / "output/train.json").read_text())
     assert (trained["status"], trained["tries"]) == ("ok", 1)
+
+
+CRASH_IN_EPOCH_2_ONCE = textwrap.dedent('''
+
+    def get_network(epoch, **_kwargs):
+        """RETURNN asks for the network of each epoch: epoch 2 of the first try crashes (a marker in RETURNN's
+        working directory, the training folder, remembers that it did)."""
+        import os
+        if epoch == 2 and not os.path.exists("crashed_once"):
+            open("crashed_once", "w").close()
+            raise RuntimeError("crash in epoch 2 of the first try")
+        return network
+    ''')
+
+
+@NEEDS_SISYPHUS
+def test_the_retry_continues_from_the_last_checkpoint(ff_pair, tmp_path):
+    orig = ff_pair[0]
+    config = tmp_path / "crash_once.config"
+    config.write_text(orig.read_text() + CRASH_IN_EPOCH_2_ONCE)
+    setup = tmp_path / "setup"
+    (setup / "config").mkdir(parents=True)
+    (setup / "work").mkdir()
+    (setup / "settings.py").write_text(settings_text("local", DEFAULT_RQMT, (), cpus=2))
+    (setup / "config" / "train.py").write_text(textwrap.dedent(f'''
+        from sisyphus import tk
+
+        from jobs.bisect_jobs import TrainJob
+        from jobs.graph import content_path
+
+
+        def py():
+            tk.register_output("train.json", TrainJob(content_path({str(config)!r}), 1).out_result)
+        '''))
+    sis = Path(sys.executable).with_name("sis")
+    run = subprocess.run([str(sis), "m", "-r", "config/train.py"], cwd=setup, stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:]
+    (train,) = (setup / "work" / "jobs" / "bisect_jobs").glob("TrainJob.*")
+    assert not list(train.glob("error.*")) and "crash in epoch 2" in (train / "log.run.1.error.01").read_text()
+    record = json.loads((train / "output" / "train.json").read_text())
+    assert (record["status"], record["tries"], record["final_epoch"]) == ("ok", 2, 2)
+    first, second = ((train / "output" / "train" / name).read_text()
+                     for name in ("returnn.stdout.1.txt", "returnn.stdout.txt"))
+    assert "train epoch 1, finished" in first and "crash in epoch 2 of the first try" in first
+    assert "loading weights from net-model/network.001" in second and "start training at epoch 2" in second
+    assert "train epoch 1," not in second and "train epoch 2, finished" in second
 
 
 @NEEDS_SISYPHUS

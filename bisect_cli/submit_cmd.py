@@ -32,6 +32,7 @@ from interpolate.hybrids import single_knob_requests
 from interpolate.plan import DIRECTIONS
 from jobs import engine_settings as es
 from jobs.slurm_state import SlurmWatch, cluster_gres_types, sbatch_flags, sbatch_refusal
+from jobs.task_tries import final_errors
 from knobs import diff_configs, load_pair, load_rules
 from knobs.pairing import pair_paths
 from runner.pair_environments import PairEnvironments, baseline_requirements, side_configs_in_environments
@@ -113,8 +114,9 @@ MANAGER_POLL_SECONDS = 5.0
 
 
 def failed_jobs(setup: Path) -> list[str]:
-    """Job folders with an error file (Sisyphus writes `error.<task>.<n>` when a task fails)."""
-    return sorted({str(p.parent) for p in (setup / "work").rglob("error.*")})
+    """Job folders with an error file (Sisyphus writes `error.<task>.<n>` when a task fails) of a task with no try
+    left (a failed training's first try is run again)."""
+    return sorted({str(p.parent) for p in (setup / "work").rglob("error.*") if final_errors(p.parent)})
 
 
 def finished_results(setup: Path, pair: str, confirm: bool, said: str, notes: Iterable[str] = ()) -> Path:

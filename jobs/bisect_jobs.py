@@ -23,6 +23,7 @@ from sisyphus import Job, Task, tk
 from common.atomic import write_atomic
 from jobs.engine_settings import DEFAULT_RQMT, join_rqmt
 from jobs.plan import hashed_args
+from jobs.task_tries import TRAIN_TRIES, current_try
 
 # signals that stop a training from outside; a crash (SIGSEGV, SIGABRT) is a failed training
 _STOPPED_FROM_OUTSIDE = (signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGHUP)
@@ -101,7 +102,12 @@ class TrainJob(_ReturnnJob):
     with the outcome and the environment facts RETURNN's log states).
 
     Resumable like i6_core's ReturnnTrainingJob: a task stopped from outside (scancel, the time limit, a node
-    failure) is resubmitted by Sisyphus, and RETURNN continues from the last checkpoint in its model folder."""
+    failure) is resubmitted by Sisyphus, and RETURNN continues from the last checkpoint in its model folder.
+    A failed training (RETURNN exits non-zero, or its outputs show no usable model: `runner.steps.train`) is an
+    error of the first try, which Sisyphus runs again (`tries`); the retry continues from the last checkpoint as
+    a resumed task does. Failing on the last try, the job finishes with the failure in train.json (status
+    "failed", reason, RETURNN's exit code, log, tries), so that the bisection goes on without it. Any other error
+    (an input that cannot be read, a bug of ours) stays an error of the job."""
 
     def __init__(self, config: tk.Path, seed: int, num_epochs: int | None = None,
                  data_env: dict[str, str] | None = None, rqmt: dict[str, Any] | None = None,
@@ -115,13 +121,15 @@ class TrainJob(_ReturnnJob):
         self.out_result = self.output_path("train.json")
 
     def tasks(self):
-        yield Task("run", resume="run", rqmt=self.rqmt)
+        yield Task("run", resume="run", rqmt=self.rqmt, tries=TRAIN_TRIES)
 
     def run(self) -> None:
         from runner import steps
 
+        train_dir = Path(self.out_train_dir.get_path())
+        _keep_earlier_stdout(train_dir / "returnn.stdout.txt")
         # no timeout of ours: the cluster's time limit bounds a training
-        result = steps.train(self.config.get_path(), self.out_train_dir.get_path(), self.seed, self.num_epochs,
+        result = steps.train(self.config.get_path(), train_dir, self.seed, self.num_epochs,
                              env=self.data_env, environment=self.environment(), timeout=None)
         if result.returncode is not None and -result.returncode in _STOPPED_FROM_OUTSIDE:
             # RETURNN was stopped along with this task (scancel, the time limit) or alone (the OOM killer): end
@@ -129,14 +137,17 @@ class TrainJob(_ReturnnJob):
             if -result.returncode != signal.SIGKILL:  # (SIGKILL cannot be handled: always the default)
                 signal.signal(-result.returncode, signal.SIG_DFL)
             os.kill(os.getpid(), -result.returncode)
-        write_atomic(self.out_result.get_path(), json.dumps(result.to_json(), indent=1) + "\n")
-        if result.status != "ok":
-            raise RuntimeError(f"training failed: {result.reason} (log: {result.log})")
+        tries = current_try(train_dir.parents[1])  # the job folder holds Sisyphus' logs of the earlier tries
+        if result.status != "ok" and tries < TRAIN_TRIES:
+            raise RuntimeError(f"training failed (try {tries} of {TRAIN_TRIES}; Sisyphus runs it again): "
+                               f"{result.reason} (log: {result.log})")
+        write_atomic(self.out_result.get_path(), json.dumps({**result.to_json(), "tries": tries}, indent=1) + "\n")
 
 
 class RecognizeScoreJob(_ReturnnJob):
     """Recognize the test split with the final checkpoint of a training (in the training's environment) and score
-    it per segment."""
+    it per segment. A failed training gets a score without a WER (nothing is recognized); a recognition that
+    fails is an error of the job."""
 
     def __init__(self, config: tk.Path, train_dir: tk.Path, train_result: tk.Path, vocab: tuple[str, ...],
                  refs: tk.Path, extra_args: tuple[str, ...] = (), data_env: dict[str, str] | None = None,
@@ -154,9 +165,13 @@ class RecognizeScoreJob(_ReturnnJob):
         yield Task("run", rqmt=self.rqmt)
 
     def run(self) -> None:
+        from jobs.gather import unscored
         from runner import steps
 
         trained = json.loads(Path(self.train_result.get_path()).read_text())
+        if trained["status"] != "ok":
+            write_atomic(self.out_score.get_path(), json.dumps(unscored(trained), indent=1) + "\n")
+            return
         work = Path(self.out_hyp.get_path()).parent.parent / "work"
         hyp, scored = steps.recognize_and_score(self.config.get_path(), work, self.train_dir.get_path(),
                                                 trained["final_epoch"], list(self.vocab), self.refs.get_path(),
@@ -193,6 +208,14 @@ class GatherResultsJob(_BisectJob):
 
         gather_results(_with_paths(self.entries), Path(self.out_results.get_path()), Path(self.out_report.get_path()),
                        Path(self.out_report_dir.get_path()), self.title, self.finding, self.environments)
+
+
+def _keep_earlier_stdout(stdout: Path) -> None:
+    """RETURNN's output of an earlier try (or of a part stopped from outside) kept as returnn.stdout.<k>.txt: the
+    next run writes returnn.stdout.txt anew."""
+    if stdout.exists():
+        earlier = len(list(stdout.parent.glob("returnn.stdout.*.txt")))
+        stdout.rename(stdout.with_name(f"returnn.stdout.{earlier + 1}.txt"))
 
 
 def _with_paths(value: Any) -> Any:

@@ -20,13 +20,17 @@ if TYPE_CHECKING:
     from attribution.report_model import ReportContext
 
 
+def unscored(trained: dict[str, Any]) -> dict[str, Any]:
+    """The score of a training (TrainJob's train.json) that was not recognized: a failed one, or one without
+    references (its best dev score is judged instead)."""
+    return {"wer": None, "segments": [], "seed_result": trained}
+
+
 def read_score(path: str | Path) -> dict[str, Any]:
-    """A score file (RecognizeScoreJob: "wer", "segments", "seed_result") or, without references, a training
-    result (TrainJob's train.json) read as one with "wer" None (its best dev score is judged instead)."""
+    """A score file (RecognizeScoreJob: "wer", "segments", "seed_result"; "wer" None after a failed training) or,
+    without references, a training result (TrainJob's train.json) read as one with "wer" None."""
     score = json.loads(Path(path).read_text())
-    if "seed_result" not in score:
-        score = {"wer": None, "segments": [], "seed_result": score}
-    return score
+    return score if "seed_result" in score else unscored(score)
 
 
 def _job_id(path: str) -> str:

@@ -127,8 +127,9 @@ class RunsPending(Exception):
 
 
 class SisyphusEvaluate:
-    """A strategy's `evaluate(requests)` (one round) over Sisyphus jobs: finished scores are read, the others are
-    collected in `pending` (and RunsPending is raised once the whole batch has been looked at)."""
+    """A strategy's `evaluate(requests)` (one round) over Sisyphus jobs: finished scores are read (a training that
+    failed on its last try has a score without a WER: the strategy goes on without it), the others are collected in
+    `pending` (and RunsPending is raised once the whole batch has been looked at)."""
 
     def __init__(self, orig: str, start: str, plan: Plan, units: dict[str, frozenset[str]], root: str):
         self.orig, self.start, self.plan, self.units, self.root = orig, start, plan, units, root
@@ -167,7 +168,7 @@ class SisyphusEvaluate:
 
 @dataclass
 class _Run:
-    wer: float
+    wer: float | None  # None: the training failed
 
 
 async def bisect_with_strategy(orig: str, start: str, plan: Plan, strategy: str, units: dict[str, list[str]],

@@ -4,8 +4,9 @@ Sisyphus or loading the graph (the manager may be running, or the setup may lie 
 Jobs are found by their aliases: `alias/.../bisect/<pair>/<label>/seed<k>/{train,score}` (links the manager makes
 for every job it knows when it starts) and the `ALIAS:` lines of each set-up job's `info` file (jobs an
 asynchronous workflow added later). A job's state comes from its folder as Sisyphus marks it: `finished` (or
-`finished.tar.gz`), `error.<task>.<n>` after a failed task (its `log.<task>.<n>` holds the traceback),
-`usage.<task>.<n>` refreshed by a running task, and no folder at all while it waits for its inputs.
+`finished.tar.gz`), `error.<task>.<n>` after a failed task with no try left (its `log.<task>.<n>` holds the
+traceback), `usage.<task>.<n>` refreshed by a running task, and no folder at all while it waits for its inputs.
+A training that failed on its last try finishes with the failure in its train.json.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from artefacts.log_tail import last_error_line
 from attribution.replay import Answer, replay_strategy
 from common.errors import UserError
 from interpolate.plan import HybridRequest
+from jobs.task_tries import final_errors
 from runner.progress import DONE, FAILED, RUNNING, WAITING, Progress, RunRecord
 from runner.run_plan import read_run_plan
 
@@ -46,8 +48,8 @@ class SisJob:
         return (self.path / "finished").exists() or (self.path / "finished.tar.gz").exists()
 
     def error(self) -> str | None:
-        """The last error line of a failed task's log, or None."""
-        errors = sorted(self.path.glob("error.*"), key=lambda p: p.stat().st_mtime)
+        """The last error line of the log of a task that failed with no try left, or None."""
+        errors = sorted(final_errors(self.path), key=lambda p: p.stat().st_mtime)
         if not errors:
             return None
         log = self.path / errors[-1].name.replace("error.", "log.", 1)
@@ -109,6 +111,10 @@ def run_record(label: str, seed: int, train: SisJob, score: SisJob | None, confi
         if job is not None and job.exists() and job.error() is not None:
             record.status, record.reason = FAILED, f"{step}: {job.error()}"
             return record
+    trained = _train_result(train) if train.finished() else None
+    if trained is not None and trained["status"] != DONE:  # failed on its last try: recorded, the job finished
+        record.status, record.reason, record.log = FAILED, f"training: {trained['reason']}", trained["log"]
+        return record
     last = score or train
     if last.finished():
         scored = _score_of(last) if score is not None else None

@@ -149,20 +149,6 @@ def test_async_confirmation_stage_reuses_finished_trainings(tmp_path, monkeypatc
     assert len(trainings) == 2 + len(movers) * 2 + (len(first["hybrids"]) - 2 - len(movers))
 
 
-@NEEDS_SISYPHUS
-def test_a_failing_job_stops_the_manager_with_its_folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
-    broken = tmp_path / "broken.config"
-    # loads (submit reads the configs for the requests) but RETURNN cannot train it
-    broken.write_text(START.read_text().replace("max_seqs = 40", "max_seqs = \"forty\""))
-    setup = tmp_path / "setup"
-    result = CliRunner().invoke(cli, ["submit", str(ORIG), str(broken), "--knobs", "batching", "--direction",
-                                      "knock-in", "--epochs", "1", "--baseline-seeds", "1", "--confirm-seeds", "1",
-                                      "-o", str(setup)])
-    assert result.exit_code == 2
-    assert "the bisection did not finish (failed jobs:" in result.output
-
-
 def test_dry_run_with_a_strategy_writes_an_async_workflow_over_the_units(tmp_path, monkeypatch):
     monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
     setup = tmp_path / "setup"

@@ -144,16 +144,16 @@ def test_the_confirmation_stage_trains_more_seeds_of_the_movers_only(simulated):
 
 def test_submit_reports_failed_jobs_and_missing_results(tmp_path):
     setup = tmp_path / "setup"
-    (setup / "work" / "jobs" / "TrainJob.abc").mkdir(parents=True)
+    (setup / "work" / "jobs" / "RecognizeScoreJob.abc").mkdir(parents=True)
     with pytest.raises(UserError, match=r"did not finish \(manager said: waiting for 3 jobs\)"):
         finished_results(setup, "demo", False, "waiting for 3 jobs")
-    (setup / "work" / "jobs" / "TrainJob.abc" / "error.run.1").write_text("")
+    (setup / "work" / "jobs" / "RecognizeScoreJob.abc" / "error.run.1").write_text("")
     results = setup / "output" / "bisect" / "demo" / "results.json"
     results.parent.mkdir(parents=True)
     results.write_text("{}")
-    with pytest.raises(UserError, match=f"failed jobs: {setup / 'work' / 'jobs' / 'TrainJob.abc'}"):
+    with pytest.raises(UserError, match=f"failed jobs: {setup / 'work' / 'jobs' / 'RecognizeScoreJob.abc'}"):
         finished_results(setup, "demo", False, "")  # the manager exits 0 even when a job failed
-    (setup / "work" / "jobs" / "TrainJob.abc" / "error.run.1").unlink()
+    (setup / "work" / "jobs" / "RecognizeScoreJob.abc" / "error.run.1").unlink()
     assert finished_results(setup, "demo", False, "") == results
     with pytest.raises(UserError, match="the confirmation stage did not finish"):
         finished_results(setup, "demo", True, "")

@@ -200,16 +200,16 @@ def test_status_and_report_of_a_sisyphus_run(tmp_path, monkeypatch):
 
 
 @NEEDS_SISYPHUS
-def test_a_failed_sisyphus_job_is_shown_with_its_last_error_line(tmp_path, monkeypatch):
+def test_a_failed_sisyphus_training_is_shown_with_its_last_error_line(tmp_path, monkeypatch):
     broken = tmp_path / "start" / "demo_ctc.config"
     broken.parent.mkdir()
     # loads (submit reads the configs for the requests) but RETURNN cannot train it
     broken.write_text(START.read_text().replace("max_seqs = 40", "max_seqs = \"forty\""))
     setup, result = submitted(tmp_path, monkeypatch, broken, *ONE_HYBRID)
-    assert result.exit_code == 2 and "failed jobs" in result.output, result.output
+    assert result.exit_code == 0, result.output  # tried twice, then recorded: the bisection finishes without it
     status = status_of(setup)
-    assert status["failed"] and not status["complete"]
+    assert status["failed"] == ["start"] and status["complete"]
     failure = status["failures"][0]
-    assert failure["error"].startswith("training: ") and "Error" in failure["error"]
+    assert failure["error"].startswith("training: RETURNN exited with ") and "Error" in failure["error"]
     text = CliRunner().invoke(cli, ["status", str(setup)]).output
     assert f"FAILED {failure['hybrid']} seed 1: training: " in text

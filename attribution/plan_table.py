@@ -72,7 +72,7 @@ class PlanTable:
         """The table of `to_json`'s content; a ValueError names what is missing or wrong."""
         if not isinstance(data, dict):
             raise ValueError(f"a JSON {type(data).__name__}, not an object")
-        for name in (*_HEADER, "units", "cases", "rows", "recommended"):
+        for name in ("units", "rows", "recommended", *_HEADER, "cases"):
             if name not in data:
                 raise ValueError(f"no `{name}`")
         for name, kind in _HEADER.items():
@@ -134,7 +134,7 @@ def load_plan_table(path: str | Path) -> PlanTable:
         raise UserError(f"not a plan table ({exc}); {SOURCE_HINT}", path) from None
 
 
-def plan_section(table: PlanTable, path: str | Path, strategy: str | None, jobs: int) -> dict[str, Any]:
+def plan_section(table: PlanTable, path: str | Path, strategy: str | None, jobs: int | None) -> dict[str, Any]:
     """results.json's `plan`: the table (`file`, `table`) and the settings the run used (`strategy`: None for a fixed
-    list of hybrids; `jobs`: trainings at once)."""
+    list of hybrids; `jobs`: trainings at once, None where the cluster decides)."""
     return {"file": str(Path(path).resolve()), "strategy": strategy, "jobs": jobs, "table": table.to_json()}

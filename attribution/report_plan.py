@@ -32,8 +32,10 @@ class PlanView:
     lines: list[str]  # which row is shown and why, whether the run followed the recommendation
 
 
-def _settings(strategy: str | None, gpus: int) -> str:
-    return f"{strategy} on {gpus} GPUs" if strategy else f"a fixed list of hybrids, {gpus} trainings at once"
+def _settings(strategy: str | None, gpus: int | None) -> str:
+    if strategy:
+        return f"{strategy} on {gpus} GPUs"
+    return f"a fixed list of hybrids{f', {gpus} trainings at once' if gpus else ''}"
 
 
 def _row_figures(row: PlanRow) -> PlanFigures:

@@ -258,7 +258,8 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
             "environment_fields": {k.name: k.fields for k in environment_knobs},
             "environment_report": environments.report(original, environments.compositions())
             if environments.active or any(original.values()) else {},
-            "plan_section": plan_section(plan_table, plan_file, strategy, parallel) if plan_table else {}}
+            "plan_section": plan_section(plan_table, plan_file, strategy, parallel if strategy else None)
+            if plan_table else {}}
     setup = Path(setup_dir).resolve()
     pair = "".join(c if c.isalnum() else "_" for c in orig_path.stem)
     write_atomic(setup / "settings.py", es.settings_text(engine, es.DEFAULT_RQMT, site_flags, cpus=os.cpu_count() or 2))

@@ -169,7 +169,7 @@ def test_plan_o_saves_the_table_and_what_it_was_computed_for(demo_plan):
                                               "noise": 0.1, "trials_per_case": 2, "seed": 0}
     table = load_plan_table(saved)
     assert table.units == data["units"] and table.recommended_row.strategy == data["recommended"]["strategy"]
-    assert [p.name for p in saved.parent.iterdir()] == ["demo.json"]  # written atomically: no temporary left
+    assert [p.name for p in saved.parent.iterdir()] == ["demo.json"]  # no temporary file left beside it
 
 
 def bad_plans(folder: Path, saved: Path) -> list[tuple[Path, str]]:

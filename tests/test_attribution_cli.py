@@ -194,7 +194,9 @@ def bad_plans(folder: Path, saved: Path) -> list[tuple[Path, str]]:
 def test_run_and_submit_refuse_a_bad_plan_in_one_line_before_anything_is_written(command, demo_plan, tmp_path,
                                                                                  monkeypatch):
     monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
-    extra = ["--dry-run", "--strategy", "adaptive"] if command == "submit" else []
+    # should the check let a bad plan through: a dry run, or the smallest run (3 trainings of one epoch)
+    extra = ["--dry-run", "--strategy", "adaptive"] if command == "submit" else [
+        "--knobs", "batching", "--direction", "knock-in", "--baseline-seeds", "1", "--epochs", "1"]
     for plan_file, cause in bad_plans(tmp_path, demo_plan[2]):
         out = tmp_path / f"{command}-{plan_file.stem}"
         result = CliRunner().invoke(cli, [command, *DEMO, "-o", str(out), "--plan", str(plan_file), *extra])

@@ -22,7 +22,9 @@ from scipy import stats
 from artefacts.curves import Curve, parting_epochs, read_scores
 from attribution.effects import Effects, KnobEffect, LabelRuns, knob_effects
 from attribution.environment_section import environment_notes, environment_rows
+from attribution.plan_table import PlanTable
 from attribution.report_charts import CurveGroup, CurvePlot, ForestRow, colours_for, forest_png, training_curves_png
+from attribution.report_plan import PlanView, plan_view
 from attribution.report_text import (
     FactRow,
     WarningRow,
@@ -36,7 +38,7 @@ from common.errors import UserError
 from knobs.diff import show
 from runner.summary import label_runs
 
-HOURS_PER_TRAINING = 80.0  # GPU-hours of one training unless `report --hours-per-training` says otherwise
+HOURS_PER_TRAINING = 80.0  # GPU-hours of one training unless `--hours-per-training` or the run's --plan says otherwise
 CURVE_KEYS = ("dev_error", "dev_score")  # the dev curve shown: the first key a learning-rate file has
 LR_FILE = "learning_rates"  # beside the training's log (runner.steps.LR_FILE)
 
@@ -50,7 +52,7 @@ class ReportContext:
     pending: list[str] = field(default_factory=list)  # what is still running or asked for next
     wall_seconds: float | None = None  # first training started to last one finished
     rounds: int | None = None  # batches that waited for the one before
-    hours_per_training: float = HOURS_PER_TRAINING
+    hours_per_training: float | None = None  # None: the plan's (results.json's `plan`), else HOURS_PER_TRAINING
     paths_base: str | None = None  # relative config paths in the jobs are relative to this folder
 
 
@@ -141,6 +143,7 @@ class ReportModel:
     warnings: list[WarningRow]
     diff_known: bool  # False: the folder kept no knob diff (a run of an older version)
     cost: Cost
+    plan: PlanView | None  # the plan's row against the run (with --plan)
     forest: bytes | None
     curves: bytes | None
     curve_key: str | None
@@ -273,14 +276,17 @@ def _curve_plot(jobs: list[dict], labels: dict[str, tuple[list[str], str | None]
     return plot, parted
 
 
-def _cost(jobs: list[dict], context: ReportContext, strategy: dict | None) -> Cost:
+def _cost(jobs: list[dict], context: ReportContext, strategy: dict | None, plan: dict | None) -> Cost:
+    hours = context.hours_per_training
+    if hours is None:
+        hours = PlanTable.from_json(plan["table"]).hours_per_training if plan else HOURS_PER_TRAINING
     trained = {j.get("key") or (j["label"], j["seed"]): j for j in jobs if j["status"] in ("ok", "failed")}
     seconds = sum(j.get("seconds") or 0.0 for j in trained.values())
     rounds = context.rounds if context.rounds is not None else (strategy or {}).get("rounds") or (
         None if strategy else 1)
     return Cost(len(trained), sum(bool(j.get("reused")) for j in trained.values()),
                 sum(j["status"] == "failed" for j in trained.values()), seconds / 3600,
-                len(trained) * context.hours_per_training, context.hours_per_training, rounds, context.wall_seconds)
+                len(trained) * hours, hours, rounds, context.wall_seconds)
 
 
 @dataclass
@@ -343,6 +349,7 @@ def build_model(results: dict[str, Any], title: str, out_dir: Path,
         strategy_lines = [f"Strategy {finding.strategy}: culprits {', '.join(sorted(finding.culprits)) or 'none'} "
                           f"after {finding.runs} trainings.", *finding.notes]
     environments = results.get("environments")
+    cost = _cost(jobs, context, results.get("strategy"), results.get("plan"))
     return ReportModel(
         title=title, generated=time.strftime("%Y-%m-%d %H:%M %Z"), partial=context.partial, pending=context.pending,
         verdict=found.verdict(bool(context.partial)), explained=bool(explaining), to_change=to_change,
@@ -353,5 +360,6 @@ def build_model(results: dict[str, Any], title: str, out_dir: Path,
         hybrids=_hybrid_rows(jobs, labels, _Table(colours, (pooled, df), parted, out_dir, context.paths_base)),
         facts=fact_rows(jobs), environment_rows=environment_rows(environments) if environments else [],
         environment_notes=environment_notes(environments) if environments else [],
-        warnings=warning_rows(context.diff), cost=_cost(jobs, context, results.get("strategy")), forest=forest,
+        warnings=warning_rows(context.diff), cost=cost,
+        plan=plan_view(results.get("plan"), cost.trainings, cost.rounds, bool(context.partial)), forest=forest,
         curves=training_curves_png(plot) if plot else None, curve_key=plot.key if plot else None)

@@ -5,43 +5,24 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import tempfile
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import click
 
 from artefacts.text_table import print_table
 from attribution.benchmark import run_trials, summarize
 from attribution.families import planning_cases
+from attribution.plan_table import PlanRow, PlanTable
 from attribution.strategies import DEFAULT_STRATEGY, STRATEGIES
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.environment_options import environment_options
 from bisect_cli.options import debug_option
-from bisect_cli.plan_inputs import strategy_units
+from bisect_cli.plan_inputs import proven_units
+from common.atomic import write_atomic
 from common.errors import UserError
 from knobs.pairing import pair_paths
 from runner.pair_environments import PairEnvironments
 
 GOOD_ENOUGH = 0.05  # strategies within this much success of the best one count as equally sure
-
-
-@dataclass
-class PlanRow:
-    """One strategy at one number of GPUs, simulated on the pair's units."""
-
-    strategy: str
-    gpus: int
-    success_rate: float
-    mean_runs: float
-    p95_runs: float
-    mean_gpu_hours: float
-    p95_gpu_hours: float
-    mean_rounds: float
-    p95_rounds: float
-    mean_days: float
-    p95_days: float
-    recommended: bool = False
 
 
 def gpu_counts(gpus: int) -> list[int]:
@@ -100,11 +81,9 @@ def pair_units(orig: str, start: str, settings: tuple[str, ...], context_files: 
         raise UserError(f"plan needs one config pair; the folders hold {len(pairs)}: name the files")
     (orig_path, start_path), = pairs
     environment_knobs, _ = PairEnvironments.from_files(orig_env, start_env).knobs(compare_hardware=False)
-    with tempfile.TemporaryDirectory(prefix="config-bisect-plan-") as scratch, \
-            contextlib.redirect_stdout(sys.stderr):  # lines about knobs left out must not spoil --json
-        units, _, _ = strategy_units(orig_path, start_path, Path(scratch), make_context(settings, context_files,
-                                                                                       timeout, epochs),
-                                     rules_file, environment_knobs)
+    with contextlib.redirect_stdout(sys.stderr):  # lines about knobs left out must not spoil --json
+        units = proven_units(orig_path, start_path, make_context(settings, context_files, timeout, epochs), rules_file,
+                             environment_knobs)
     return list(units)
 
 
@@ -122,12 +101,15 @@ def pair_units(orig: str, start: str, settings: tuple[str, ...], context_files: 
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulated noise.")
 @click.option("--rules", "rules_file", type=click.Path(), help="Extra knob category rules (JSON).")
 @click.option("--json", "as_json", is_flag=True, help="Print the table and the recommendation as JSON.")
+@click.option("-o", "--output", "out_file", type=click.Path(dir_okay=False),
+              help="Also save the table (the JSON of --json) to this file, for `run`/`submit --plan`.")
 @context_options
 @environment_options
 @debug_option
 def plan(orig: str, start: str, gpus: int, hours: float, noise: float, trials: int, seed: int,
-         rules_file: str | None, as_json: bool, settings: tuple[str, ...], context_files: tuple[str, ...],
-         timeout: float, epochs: int | None, orig_env: str | None, start_env: str | None) -> None:
+         rules_file: str | None, as_json: bool, out_file: str | None, settings: tuple[str, ...],
+         context_files: tuple[str, ...], timeout: float, epochs: int | None, orig_env: str | None,
+         start_env: str | None) -> None:
     """Decision table: each strategy's trainings, GPU-hours, rounds and calendar days on this pair's units.
 
     The units are what `run --strategy` switches (each knob with the knobs it can only move with; with
@@ -136,17 +118,24 @@ def plan(orig: str, start: str, gpus: int, hours: float, noise: float, trials: i
     the gap. A round is a batch of trainings that waits for the one before: it lasts one training."""
     units = pair_units(orig, start, settings, context_files, timeout, epochs, rules_file, orig_env, start_env)
     rows = decision_table(units, gpus, hours, noise, trials, seed)
-    pick, why = recommend(rows, gpus)
+    _, why = recommend(rows, gpus)  # marks the recommended row
+    table = PlanTable(orig, start, units, gpus, hours, noise, trials, seed,
+                      [c.name for c in planning_cases(units, noise)], rows, why)
+    if out_file:
+        write_atomic(out_file, json.dumps(table.to_json(), indent=1) + "\n")
     if as_json:
-        click.echo(json.dumps({"units": units, "gpus": gpus, "hours_per_training": hours, "noise": noise,
-                               "trials_per_case": trials, "cases": [c.name for c in planning_cases(units, noise)],
-                               "rows": [asdict(r) for r in rows],
-                               "recommended": {"strategy": pick.strategy, "gpus": pick.gpus, "why": why}}, indent=1))
-        return
+        click.echo(json.dumps(table.to_json(), indent=1))
+    else:
+        _print_table(table)
+    if out_file:
+        click.echo(f"saved: {out_file} (give it to run or submit as --plan)", err=as_json)
+
+
+def _print_table(table: PlanTable) -> None:
+    rows, units, pick = table.rows, table.units, table.recommended_row
     headers = ["strategy", "GPUs", "success", "trainings (p95)", "GPU-hours (p95)", "rounds (p95)", "days (p95)", ""]
-    table = [[r.strategy, str(r.gpus), f"{r.success_rate:.0%}", f"{r.mean_runs:.1f} ({r.p95_runs:.0f})",
-              f"{r.mean_gpu_hours:.0f} ({r.p95_gpu_hours:.0f})", f"{r.mean_rounds:.1f} ({r.p95_rounds:.0f})",
-              f"{r.mean_days:.1f} ({r.p95_days:.1f})", "<- recommended" if r.recommended else ""] for r in rows]
-    print_table(headers, table, title=f"{len(units)} units ({', '.join(units)}); {hours:g} h per training, seed "
-                                      f"noise {noise:g} x the gap, {trials} trials per case")
-    click.echo(f"recommended: {pick.strategy} on {pick.gpus} GPUs: {why}")
+    cells = [[r.strategy, str(r.gpus), *r.figures(), "<- recommended" if r.recommended else ""] for r in rows]
+    print_table(headers, cells, title=f"{len(units)} units ({', '.join(units)}); {table.hours_per_training:g} h per "
+                                      f"training, seed noise {table.noise:g} x the gap, {table.trials_per_case} trials "
+                                      f"per case")
+    click.echo(f"recommended: {pick.strategy} on {pick.gpus} GPUs: {table.why}")

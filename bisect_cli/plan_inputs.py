@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,3 +81,11 @@ def strategy_units(orig: Path, start: Path, out_dir: Path, context: LoadContext,
         return make_hybrid(orig_config, start_config, diff, request, out_dir, context, rules)
 
     return units, diff, write_hybrid
+
+
+def proven_units(orig: Path, start: Path, context: LoadContext, rules_file: str | None = None,
+                 environment_knobs: list[EnvironmentKnob] = ()) -> dict[str, list[str]]:
+    """The units of `strategy_units` (unit name -> its knobs, sorted), proven in a scratch folder that is dropped."""
+    with tempfile.TemporaryDirectory(prefix="config-bisect-units-") as scratch:
+        units, _, _ = strategy_units(orig, start, Path(scratch), context, rules_file, environment_knobs)
+    return {name: sorted(knobs) for name, knobs in units.items()}

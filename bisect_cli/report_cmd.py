@@ -19,11 +19,12 @@ from runner.report_inputs import progress_results, report_context, title_of
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False),
               help="Where to write report.md, report.html and the PNGs (default: the work folder of `run`, "
                    "report/ in a Sisyphus setup).")
-@click.option("--hours-per-training", type=click.FloatRange(min=0), default=HOURS_PER_TRAINING, show_default=True,
-              help="GPU-hours of one full-size training, for the cost (as `plan --hours-per-training`).")
+@click.option("--hours-per-training", type=click.FloatRange(min=0, min_open=True),
+              help="GPU-hours of one full-size training, for the cost (as `plan --hours-per-training`; default: the "
+                   f"plan's when the run had --plan, else {HOURS_PER_TRAINING:g}).")
 @click.option("--pair", help="The pair's name in a Sisyphus setup that bisects several.")
 @debug_option
-def report(folder: str, out_dir: str | None, hours_per_training: float, pair: str | None) -> None:
+def report(folder: str, out_dir: str | None, hours_per_training: float | None, pair: str | None) -> None:
     """Write report.md and a self-contained report.html for the bisection in FOLDER (a work folder of `run` or a
     setup folder of `submit`), from the trainings finished so far."""
     progress, finished = load_progress(folder, pair)

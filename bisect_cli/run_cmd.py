@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
 import time
 from pathlib import Path
@@ -11,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from attribution.plan_table import load_plan_table, plan_section
 from attribution.strategies import STRATEGIES, Finding, strategy_options
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.environment_options import (
@@ -21,7 +24,7 @@ from bisect_cli.environment_options import (
     original_logs,
 )
 from bisect_cli.options import debug_option
-from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from, strategy_units
+from bisect_cli.plan_inputs import directions_of, proven_units, recognition_setup, requests_from, strategy_units
 from common.errors import UserError
 from common.timefmt import duration
 from interpolate.hybrids import make_hybrids, write_manifest
@@ -59,15 +62,18 @@ from runner.summary import Labels
 @click.option("--vocab", "vocab_file", type=click.Path(), help="Output labels (JSON list or {label: index}).")
 @click.option("--refs", type=click.Path(), help="Reference transcripts of the test split (`tag word ...`).")
 @click.option("--rules", "rules_file", type=click.Path(), help="Extra knob category rules (JSON).")
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False),
+              help="The decision table of `config-bisect plan ... -o PLAN.json` for this pair: the report shows its "
+                   "row for the strategy and --jobs of this run next to what the run measured.")
 @context_options
 @environment_options
 @original_log_options
 @debug_option
 def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: str, strategy: str | None,
         seeds: int | None, baseline_seeds: int | None, parallel: int, retry_failed: bool, vocab_file: str | None,
-        refs: str | None, rules_file: str | None, settings: tuple[str, ...], context_files: tuple[str, ...],
-        timeout: float, epochs: int | None, orig_env: str | None, start_env: str | None, orig_log: str | None,
-        start_log: str | None) -> None:
+        refs: str | None, rules_file: str | None, plan_file: str | None, settings: tuple[str, ...],
+        context_files: tuple[str, ...], timeout: float, epochs: int | None, orig_env: str | None, start_env: str | None,
+        orig_log: str | None, start_log: str | None) -> None:
     """Train and score orig, start and their hybrids; report which knobs close the gap.
 
     --epochs N trains N epochs instead of num_epochs. With --orig-env/--start-env each side trains in its own
@@ -77,6 +83,7 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
     if strategy is not None and (knob_list or direction != "both" or baseline_seeds):
         raise UserError("--strategy chooses the hybrids and seeds itself: leave out --knobs, --direction and "
                         "--baseline-seeds")
+    plan_table = load_plan_table(plan_file) if plan_file else None
     environments = PairEnvironments.from_files(orig_env, start_env)
     original = original_logs(orig_log, start_log)
     for note in local_run_notes(environments):
@@ -95,6 +102,11 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
         baseline_seeds=baseline_seeds or max(3, seeds or 1), parallel=parallel, retry_failed=retry_failed,
         recognition=recognition, data_env=data_env, context=context, rules_file=rules_file, environments=environments,
         requires=baseline_requirements(orig_path, start_path, context) if environments.active else {})
+    if plan_table is not None:  # before anything is written; knobs left out are said when the hybrids are written
+        with contextlib.redirect_stdout(io.StringIO()):
+            units = proven_units(orig_path, start_path, context, rules_file,
+                                 environments.knobs(compare_hardware=False)[0])
+        plan_table.check_units(list(units), plan_file)
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
     with WorkdirLock(run_settings.work):  # from the first file written to the last
         if strategy is None:
@@ -102,7 +114,8 @@ def run(orig: str, start: str, work_dir: str, knob_list: str | None, direction: 
         else:
             finding, runs, labels = _run_strategy(run_settings, strategy)
         bisection = Bisection(str(orig_path), str(start_path), run_settings.scorer, runs, labels, finding,
-                              environments_payload(environments, runs, original))
+                              environments_payload(environments, runs, original),
+                              plan_section(plan_table, plan_file, strategy, parallel) if plan_table else None)
         payload = write_results(run_settings.work / "results.json", bisection)
         progress = local_progress(run_settings.work)
         report = write_bisection_report(run_settings.work, payload, title_of(progress, payload),

@@ -10,12 +10,12 @@ import os
 import pprint
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
 
+from attribution.plan_table import load_plan_table, plan_section
 from attribution.strategies import STRATEGIES, strategy_options
 from bisect_cli.diff_cmd import context_options, make_context
 from bisect_cli.environment_options import (
@@ -25,7 +25,7 @@ from bisect_cli.environment_options import (
     original_logs,
 )
 from bisect_cli.options import debug_option
-from bisect_cli.plan_inputs import directions_of, recognition_setup, requests_from, strategy_units
+from bisect_cli.plan_inputs import directions_of, proven_units, recognition_setup, requests_from
 from common.atomic import write_atomic
 from common.errors import UserError
 from interpolate.hybrids import single_knob_requests
@@ -189,6 +189,9 @@ def run_manager(sis: Path, setup: Path, watch: Callable[[], str | None] | None =
 @click.option("--jobs", "parallel", type=click.IntRange(min=1), default=8, show_default=True,
               help="With --strategy: trainings that may run at once on the cluster (its GPUs); each round of the "
                    "strategy is up to this many trainings, submitted together.")
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False),
+              help="The decision table of `config-bisect plan ... -o PLAN.json` for this pair: the report shows its "
+                   "row for the strategy and --jobs of this bisection next to what it measured.")
 @click.option("--dry-run", is_flag=True, help="Write the setup, print the jobs and the command; start nothing.")
 @context_options
 @environment_options
@@ -198,7 +201,7 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
            seeds: int | None,
            baseline_seeds: int, rqmt_items: tuple[str, ...], runtime_log: str | None, engine_opts: str | None,
            node_down_timeout: float, vocab_file: str | None, refs: str | None, confirm_seeds: int,
-           strategy: str | None, parallel: int, dry_run: bool,
+           strategy: str | None, parallel: int, plan_file: str | None, dry_run: bool,
            settings: tuple[str, ...], context_files: tuple[str, ...], timeout: float, epochs: int | None,
            orig_env: str | None, start_env: str | None, orig_log: str | None, start_log: str | None) -> None:
     """Write a Sisyphus setup that bisects ORIG vs START, and start its manager.
@@ -207,6 +210,7 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
     engine_rqmt joins the tasks' rqmt) and the environment is a knob."""
     if not dry_run and not sisyphus_available():
         raise UserError(INSTALL_HINT)
+    plan_table = load_plan_table(plan_file) if plan_file else None
     environments = PairEnvironments.from_files(orig_env, start_env)
     original = original_logs(orig_log, start_log)
     environment_knobs, _ = environments.knobs()
@@ -229,11 +233,12 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
             raise UserError("--strategy chooses the hybrids itself: leave out --knobs, --direction and --confirm-seeds")
         if recognition is None:
             raise UserError("--strategy needs test WERs: give --vocab and --refs")
-        with tempfile.TemporaryDirectory() as scratch:  # the units are proven by writing hybrids: not kept
-            found, _, _ = strategy_units(orig_path, start_path, Path(scratch), context,
-                                         environment_knobs=environment_knobs)
-        units = {name: sorted(knobs) for name, knobs in found.items()}
-        requests = []
+    if strategy or plan_table:  # the units are proven by writing hybrids: not kept
+        proven = proven_units(orig_path, start_path, context, environment_knobs=environment_knobs)
+        if plan_table:
+            plan_table.check_units(list(proven), plan_file)
+    if strategy:
+        units, requests = proven, []
     else:
         seeds = seeds or 1
         directions = directions_of(direction)
@@ -254,7 +259,9 @@ def submit(orig: str, start: str, setup_dir: str, engine: str, knob_list: str | 
             if environments.active else {},
             "environment_fields": {k.name: k.fields for k in environment_knobs},
             "environment_report": environments.report(original, environments.compositions())
-            if environments.active or any(original.values()) else {}}
+            if environments.active or any(original.values()) else {},
+            "plan_section": plan_section(plan_table, plan_file, strategy, parallel if strategy else None)
+            if plan_table else {}}
     setup = Path(setup_dir).resolve()
     pair = "".join(c if c.isalnum() else "_" for c in orig_path.stem)
     write_atomic(setup / "settings.py", es.settings_text(engine, es.DEFAULT_RQMT, site_flags, cpus=os.cpu_count() or 2))

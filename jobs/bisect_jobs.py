@@ -186,16 +186,18 @@ class GatherResultsJob(_BisectJob):
     """Gather every score into results.json (WER per hybrid over seeds, verdict) and the report (report.md with
     its PNGs, a self-contained report.html), like `config-bisect run`."""
 
-    __sis_hash_exclude__ = {"environments": None}
+    __sis_hash_exclude__ = {"environments": None, "plan_section": None}
 
     def __init__(self, entries: list[dict[str, Any]], title: str = "config-bisect", finding: dict | None = None,
-                 environments: dict[str, Any] | None = None):
+                 environments: dict[str, Any] | None = None, plan_section: dict[str, Any] | None = None):
         """:param entries: [{"label", "config", "info" (WriteHybridJob.out_info or None), optionally "knobs" and
             "direction" (a hybrid that switches environment knobs), "runs": [{"seed", "score"[, "environment" (its
             spec)]}]}] (see `jobs.gather.gathered_runs`)
         :param finding: a strategy's answer (`Finding.to_json()`), if any
-        :param environments: `PairEnvironments.report(...)`: results.json gets an `environments` section"""
+        :param environments: `PairEnvironments.report(...)`: results.json gets an `environments` section
+        :param plan_section: results.json's `plan` (submit --plan): the report shows the plan's row"""
         self.entries, self.title, self.finding, self.environments = entries, title, finding, environments
+        self.plan_section = plan_section
         self.out_results = self.output_path("results.json")
         self.out_report = self.output_path("report.txt")
         self.out_report_dir = self.output_path("report", directory=True)
@@ -207,7 +209,8 @@ class GatherResultsJob(_BisectJob):
         from jobs.gather import gather_results
 
         gather_results(_with_paths(self.entries), Path(self.out_results.get_path()), Path(self.out_report.get_path()),
-                       Path(self.out_report_dir.get_path()), self.title, self.finding, self.environments)
+                       Path(self.out_report_dir.get_path()), self.title, self.finding, self.environments,
+                       self.plan_section)
 
 
 def _keep_earlier_stdout(stdout: Path) -> None:

@@ -77,15 +77,17 @@ def gathered_runs(entries: list[dict[str, Any]]) -> tuple[list[JobResult], Label
 
 
 def gather_results(entries: list[dict[str, Any]], results_file: Path, report_txt: Path, report_dir: Path,
-                   title: str, finding: dict | None = None, environments: dict[str, Any] | None = None) -> dict:
+                   title: str, finding: dict | None = None, environments: dict[str, Any] | None = None,
+                   plan_section: dict[str, Any] | None = None) -> dict:
     """results.json (`runner.results` schema), report.txt (the table and verdict as text) and the report folder.
-    `environments`: `PairEnvironments.report(...)` (results.json then has an environments section)."""
+    `environments`: `PairEnvironments.report(...)` (results.json then has an environments section); `plan_section`:
+    results.json's `plan` (`attribution.plan_table.plan_section`: the report shows the plan's row)."""
     runs, labels = gathered_runs(entries)
     configs = {entry["label"]: entry["config"] for entry in entries}
     scorer = "test WER" if any(r.wer is not None for r in runs) else "dev error"
     bisection = Bisection(configs["orig"], configs["start"], scorer, runs, labels,
                           Finding.from_json(finding) if finding else None,
-                          section_from_report(environments, runs) if environments else None)
+                          section_from_report(environments, runs) if environments else None, plan_section or None)
     payload = write_results(results_file, bisection)
     table = [f"{h['label']}: {h['wer_mean']:.2f} ± {h['wer_std']:.2f} % {scorer} over {h['runs']} seeds"
              for h in payload["hybrids"] if h["wer_mean"] is not None]

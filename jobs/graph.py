@@ -95,9 +95,9 @@ def _hybrid_entry(orig: str, start: str, hybrid: PlannedHybrid, plan: Plan, root
     return {**entry, "label": hybrid.alias, "environment": hybrid.environment}
 
 
-def _gather(entries: list[dict[str, Any]], root: str, title: str, finding: dict | None = None,
-            environments: dict[str, Any] | None = None) -> GatherResultsJob:
-    gather = GatherResultsJob(entries, title, finding, environments or None)
+def _gather(entries: list[dict[str, Any]], root: str, title: str, plan: Plan, finding: dict | None = None
+            ) -> GatherResultsJob:
+    gather = GatherResultsJob(entries, title, finding, plan.environment_report or None, plan.plan_section or None)
     gather.add_alias(f"{root}/results")
     tk.register_output(f"{root}/results.json", gather.out_results)
     tk.register_output(f"{root}/report.txt", gather.out_report)
@@ -119,7 +119,7 @@ def build_bisection(orig: str, start: str, plan: Plan, pair: str | None = None, 
             entry.pop("environment")
         runs = _scored_runs(entry["config"], planned.label, planned.seeds, plan, root, planned.environment)
         entries.append({**entry, "runs": runs})
-    return _gather(entries, root, f"config-bisect: {Path(orig).name}", environments=plan.environment_report)
+    return _gather(entries, root, f"config-bisect: {Path(orig).name}", plan)
 
 
 class RunsPending(Exception):
@@ -187,8 +187,8 @@ async def bisect_with_strategy(orig: str, start: str, plan: Plan, strategy: str,
         except RunsPending:
             await tk.async_run(evaluate.pending)
             continue
-        return _gather(evaluate.gather_entries(), root, f"config-bisect ({strategy}): {Path(orig).name}",
-                       finding.to_json(), plan.environment_report)
+        return _gather(evaluate.gather_entries(), root, f"config-bisect ({strategy}): {Path(orig).name}", plan,
+                       finding.to_json())
 
 
 async def confirm_culprits(orig: str, start: str, plan: Plan, pair: str | None = None, extra_seeds: int = 2,

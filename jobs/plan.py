@@ -38,6 +38,7 @@ class Plan:
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)  # side -> spec; {}: the tool's Python
     environment_fields: dict[str, list[str]] = field(default_factory=dict)  # environment knob -> spec fields
     environment_report: dict[str, Any] = field(default_factory=dict)  # for the gathered results (PairEnvironments)
+    plan_section: dict[str, Any] = field(default_factory=dict)  # results.json's `plan` (submit --plan); {}: none
 
 
 def environment_spec(plan: Plan, sides: dict[str, str] | None, base_side: str) -> dict[str, Any] | None:

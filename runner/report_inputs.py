@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from attribution.report_model import HOURS_PER_TRAINING, ReportContext
+from attribution.report_model import ReportContext
 from runner.progress import DONE, FAILED, RUNNING, WAITING, Progress
 
 
@@ -41,18 +41,19 @@ def title_of(progress: Progress, finished: dict | None) -> str:
 
 def progress_results(progress: Progress, finished: dict | None) -> dict[str, Any]:
     """results.json-like content from the records; the sections only a finished run has (the strategy's finding,
-    the environments, the parting epochs) come from `finished` (its results.json) when the run is complete."""
+    the environments, the parting epochs, the plan) come from `finished` (its results.json) when the run is complete."""
     order = dict.fromkeys(("orig", "start", *(r.label for r in progress.records)))
     hybrids = [{"label": label, "knobs": progress.labels.get(label, ([], None))[0],
                 "direction": progress.labels.get(label, ([], None))[1]} for label in order]
     results: dict[str, Any] = {"jobs": [r.to_json() for r in progress.records], "hybrids": hybrids}
     if finished and progress.complete:
-        results.update({k: finished[k] for k in ("strategy", "environments", "dev_curves_part_from_start")
+        results.update({k: finished[k] for k in ("strategy", "environments", "dev_curves_part_from_start", "plan")
                         if finished.get(k)})
     return results
 
 
-def report_context(progress: Progress, hours_per_training: float = HOURS_PER_TRAINING) -> ReportContext:
+def report_context(progress: Progress, hours_per_training: float | None = None) -> ReportContext:
+    """`hours_per_training`: None for the plan's (with --plan), else the report's default."""
     replay = progress.replay
     rounds = replay.rounds if replay is not None else (1 if progress.records else None)
     return ReportContext(progress.diff, partial_text(progress), pending_lines(progress), progress.wall_seconds,

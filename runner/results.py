@@ -18,6 +18,8 @@ Schema (every key always present; README "results.json" documents it for users):
     strategy           the strategy's finding {strategy, culprits, runs, effects, notes}, or null
     environments       the environments section (runner.environment_facts), or null without environment files
                        and original logs
+    plan               the decision table given with --plan and the settings the run used
+                       (`attribution.plan_table.plan_section`: file, strategy, jobs, table), or null
 Non-finite numbers (an interval without seed replicates) are written as null.
 """
 
@@ -52,6 +54,7 @@ class Bisection:
     labels: Labels
     finding: Finding | None = None
     environments: dict[str, Any] | None = None  # results.json's environments section
+    plan: dict[str, Any] | None = None  # results.json's plan section (`attribution.plan_table.plan_section`)
 
 
 def _finite(value: Any) -> Any:
@@ -89,6 +92,7 @@ def results_payload(bisection: Bisection) -> dict[str, Any]:
         "dev_curves_part_from_start": parting_epochs(dev_curves(bisection.runs)),
         "strategy": bisection.finding.to_json() if bisection.finding else None,
         "environments": bisection.environments,
+        "plan": bisection.plan,
     }
     return _finite(payload)
 

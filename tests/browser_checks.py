@@ -33,6 +33,7 @@ class PageCheck:
     broken_links: list[str] = field(default_factory=list)
     verdict_box: dict | None = None  # the verdict's bounding box on the first screen
     verdict_text: str = ""
+    plan_row: str | None = None  # the plan's row as a reader sees it ("" when hidden); None: the page has none
 
     @property
     def verdict_on_first_screen(self) -> bool:
@@ -56,6 +57,9 @@ def check_report(html: Path, screenshot: Path | None = None) -> PageCheck:
             result.broken_images = [alt for alt, complete, width in images if not (complete and width > 0)]
             result.verdict_box = page.locator("#verdict").bounding_box()
             result.verdict_text = page.locator("#verdict").inner_text()
+            if page.locator("#plan-row").count():
+                result.plan_row = page.locator("#plan-row").inner_text() if page.locator("#plan-row").is_visible() \
+                    else ""
             if screenshot is not None:
                 page.screenshot(path=str(screenshot))
             result.links = page.eval_on_selector_all(

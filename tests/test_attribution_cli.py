@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from attribution.benchmark import run_trials, score_strategy
+from attribution.plan_table import load_plan_table
 from attribution.scenario import parse_scenario
 from attribution.strategies import STRATEGIES, Finding, strategy_options
 from bisect_cli.main import cli
@@ -107,15 +108,17 @@ def test_the_options_a_strategy_takes_are_decided_in_one_place():
 
 
 @pytest.fixture(scope="module")
-def demo_plan():
+def demo_plan(tmp_path_factory):
+    """(plan --json -o PLAN.json, plan, PLAN.json) of the demo pair."""
+    saved = tmp_path_factory.mktemp("plan") / "plans" / "demo.json"
     args = ["plan", *DEMO, "--gpus", "4", "--hours-per-training", "48", "--trials", "2", "--noise", "0.1"]
-    return CliRunner().invoke(cli, [*args, "--json"]), CliRunner().invoke(cli, args)
+    return CliRunner().invoke(cli, [*args, "--json", "-o", str(saved)]), CliRunner().invoke(cli, args), saved
 
 
 def test_plan_json_is_the_decision_table_on_the_pairs_own_units(demo_plan, tmp_path):
-    result, _ = demo_plan
+    result, _, _ = demo_plan
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     units, _, _ = strategy_units(Path(DEMO[0]), Path(DEMO[1]), tmp_path, LoadContext())
     assert data["units"] == list(units)  # what run --strategy switches
     assert [(r["strategy"], r["gpus"]) for r in data["rows"]] == [(s, g) for g in (2, 4, 8) for s in STRATEGIES]
@@ -131,7 +134,7 @@ def test_plan_json_is_the_decision_table_on_the_pairs_own_units(demo_plan, tmp_p
 
 
 def test_plan_prints_the_table_and_marks_the_recommended_row(demo_plan):
-    _, result = demo_plan
+    _, result, _ = demo_plan
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("5 units (")
@@ -153,3 +156,51 @@ def test_recommend_takes_the_fastest_of_the_surest_at_the_users_gpus():
     pick, why = recommend(rows, 8)
     assert pick.strategy == "adaptive" and "with 16 GPUs it would take 2.5 days" in why
     assert gpu_counts(1) == [1, 2] and gpu_counts(16) == [8, 16, 32]
+
+
+def test_plan_o_saves_the_table_and_what_it_was_computed_for(demo_plan):
+    result, _, saved = demo_plan
+    assert result.exit_code == 0, result.output
+    assert result.stderr == f"saved: {saved} (give it to run or submit as --plan)\n"  # stdout stays pure JSON
+    data = json.loads(saved.read_text())
+    assert data == json.loads(result.stdout)
+    assert {k: data[k] for k in ("orig", "start", "gpus", "hours_per_training", "noise", "trials_per_case",
+                                 "seed")} == {"orig": DEMO[0], "start": DEMO[1], "gpus": 4, "hours_per_training": 48,
+                                              "noise": 0.1, "trials_per_case": 2, "seed": 0}
+    table = load_plan_table(saved)
+    assert table.units == data["units"] and table.recommended_row.strategy == data["recommended"]["strategy"]
+    assert [p.name for p in saved.parent.iterdir()] == ["demo.json"]  # no temporary file left beside it
+
+
+def bad_plans(folder: Path, saved: Path) -> list[tuple[Path, str]]:
+    """(file, the cause the one-line error names) for each way a --plan file can be wrong."""
+    table = json.loads(saved.read_text())
+    pair_units = ", ".join(table["units"])
+    other_units = {**table, "units": ["batching", "lr"]}
+    cases = {"missing.json": (None, "cannot read the plan table: No such file or directory"),
+             "garbled.json": ("{", "not a plan table (not valid JSON"),
+             "results.json": (json.dumps({"orig": "o", "start": "s", "hybrids": []}), "not a plan table (no `units`)"),
+             "other.json": (json.dumps(other_units), f"the plan table was computed for other units (batching, lr) "
+                                                     f"than this pair's ({pair_units})")}
+    plans = []
+    for name, (text, cause) in cases.items():
+        if text is not None:
+            (folder / name).write_text(text)
+        plans.append((folder / name, cause))
+    return plans
+
+
+@pytest.mark.parametrize("command", ["run", "submit"])
+def test_run_and_submit_refuse_a_bad_plan_in_one_line_before_anything_is_written(command, demo_plan, tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
+    # should the check let a bad plan through: a dry run, or the smallest run (3 trainings of one epoch)
+    extra = ["--dry-run", "--strategy", "adaptive"] if command == "submit" else [
+        "--knobs", "batching", "--direction", "knock-in", "--baseline-seeds", "1", "--epochs", "1"]
+    for plan_file, cause in bad_plans(tmp_path, demo_plan[2]):
+        out = tmp_path / f"{command}-{plan_file.stem}"
+        result = CliRunner().invoke(cli, [command, *DEMO, "-o", str(out), "--plan", str(plan_file), *extra])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"config-bisect: error: {plan_file}: {cause}"), result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+        assert not out.exists()

@@ -106,11 +106,18 @@ def test_manager_runs_the_plan_like_the_local_runner(ff_pair, ff_fixed_run, tmp_
     """The pair with a real gap (start cannot learn) through Sisyphus: the same WERs, effects and verdict as the local
     run of the same plan, in the same results.json."""
     orig, start, vocab, refs = ff_pair
-    setup = tmp_path / "setup"
+    setup, saved = tmp_path / "setup", tmp_path / "plan.json"
+    planned = CliRunner().invoke(cli, ["plan", str(orig), str(start), "--gpus", "2", "--hours-per-training", "24",
+                                       "--trials", "1", "-o", str(saved)])
+    assert planned.exit_code == 0, planned.output
     result = CliRunner().invoke(cli, ["submit", str(orig), str(start), *FIXED_PLAN, "--vocab", str(vocab), "--refs",
-                                      str(refs), "-o", str(setup)])
+                                      str(refs), "-o", str(setup), "--plan", str(saved)])
     assert result.exit_code == 0, result.output
     results = json.loads((setup / "output/bisect/ff/results.json").read_text())
+    # the plan reached the gather job: a fixed list is no row of the table, the report says so
+    assert results["plan"]["strategy"] is None and results["plan"]["table"] == json.loads(saved.read_text())
+    report = (setup / "output/bisect/ff/report/report.md").read_text()
+    assert "- The run used other settings (a fixed list of hybrids) than any row of the table" in report
     outputs = sorted(p.relative_to(setup / "alias").as_posix() for p in (setup / "alias").glob("bisect/*/*/*"))
     assert {"bisect/ff/knock-in.lr/hybrid", "bisect/ff/knock-out.lr/hybrid"} <= set(outputs)
     assert all(list((p / "finished").parent.glob("finished*")) for p in (setup / "alias").rglob("*") if p.is_symlink())

@@ -177,3 +177,36 @@ def test_the_sisyphus_config_keeps_the_order_of_the_units_and_the_plan():
     assert list(ast.literal_eval(line.partition(" = ")[2].partition("  #")[0])) == ["lr", "l2", "dropout"]
     plan = text[text.index("PLAN = Plan(**") + len("PLAN = Plan(**"):]
     assert list(ast.literal_eval(plan[:plan.index("})") + 1])) == ["requests", "seeds", "jobs"]
+
+
+def test_submit_carries_the_plan_to_the_gather_jobs_results_and_report(simulated, tmp_path, monkeypatch):
+    """`submit --plan`: the table and the settings used go into the config's Plan (the graph hands
+    `plan.plan_section` to GatherResultsJob), and the gather job's results.json and report show the plan's row."""
+    import ast
+
+    from click.testing import CliRunner
+
+    from attribution.plan_table import load_plan_table, plan_section
+    from bisect_cli.main import cli
+
+    monkeypatch.setenv("CONFIG_BISECT_CACHE", str(tmp_path / "cache"))
+    pair = [str(PROJECT_ROOT / "configs" / side / "demo_ctc.config") for side in ("orig", "start")]
+    saved, setup = tmp_path / "plan.json", tmp_path / "setup"
+    planned = CliRunner().invoke(cli, ["plan", *pair, "--gpus", "4", "--hours-per-training", "80", "--trials", "1",
+                                       "-o", str(saved)])
+    assert planned.exit_code == 0, planned.output
+    result = CliRunner().invoke(cli, ["submit", *pair, "-o", str(setup), "--strategy", "adaptive", "--jobs", "4",
+                                      "--plan", str(saved), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    tree = ast.parse((setup / "config" / "bisect.py").read_text())
+    call = next(n.value for n in tree.body if isinstance(n, ast.Assign) and ast.unparse(n.targets[0]) == "PLAN")
+    plan = Plan(**ast.literal_eval(call.keywords[0].value))
+    assert plan.plan_section == plan_section(load_plan_table(saved), saved, "adaptive", 4)
+    out = tmp_path / "output"
+    payload = gather_results(sisyphus_outputs(simulated, tmp_path / "work"), out / "results.json",
+                             out / "report.txt", out / "report", "t", plan_section=plan.plan_section)
+    assert payload["plan"] == plan.plan_section == json.loads((out / "results.json").read_text())["plan"]
+    report = (out / "report" / "report.md").read_text()
+    assert "### The plan's row" in report and "| plan: adaptive on 4 GPUs (mean, 95th percentile) |" in report
+    count = len(simulated.runs)  # trainings, at the plan's 80 h each; one round of 80 h
+    assert f"| this run | - | {count} | {count * 80} | 1 | {80 / 24:.1f} |" in report

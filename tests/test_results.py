@@ -22,7 +22,7 @@ from runner.steps import LR_FILE
 from runner.summary import label_runs, run_score
 
 SCHEMA = {"orig", "start", "scorer", "headline", "verdict", "gap", "hybrids", "jobs", "trainings",
-          "dev_curves_part_from_start", "strategy", "environments"}
+          "dev_curves_part_from_start", "strategy", "environments", "plan"}
 HYBRID_KEYS = {"label", "knobs", "direction", "runs", "failed", "wer_mean", "wer_std", "vs_start", "vs_orig", "effect",
                "effect_low", "effect_high", "gap_share", "verdict", "sentence"}
 KNOBS = ["batching", "l2", "dropout"]
@@ -83,7 +83,7 @@ def test_results_json_has_the_documented_schema_and_the_verdicts(bisection, tmp_
     assert payload["verdict"][1:] == [rows["knock-in:batching"]["sentence"], rows["knock-in:l2"]["sentence"]]
     assert payload["headline"] == rows["knock-in:batching"]["sentence"]
     assert payload["trainings"] == {"total": 10, "run": 10, "reused": 0}
-    assert payload["strategy"] is None and payload["environments"] is None
+    assert payload["strategy"] is None and payload["environments"] is None and payload["plan"] is None
 
 
 def test_the_report_says_what_results_json_says(bisection, tmp_path):

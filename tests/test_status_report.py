@@ -53,12 +53,18 @@ def status_of(folder: Path) -> dict:
 @pytest.fixture(scope="module")
 def watched_run(tmp_path_factory) -> tuple[Path, list[dict], str]:
     """The demo pair, batching in both directions, 2 epochs: `run` in its own process, its status taken every
-    second while it trains; (work folder, the statuses seen while trainings ran, run's output)."""
+    second while it trains, with the pair's decision table (`plan -o`) as --plan; (work folder, the statuses seen
+    while trainings ran, run's output)."""
     work = tmp_path_factory.mktemp("run") / "work"
+    plan = work.parent / "plan.json"
+    planned = CliRunner().invoke(cli, ["plan", str(ORIG), str(START), "--gpus", "2", "--hours-per-training", "48",
+                                       "--trials", "2", "-o", str(plan)])
+    assert planned.exit_code == 0, planned.output
     env = {**os.environ, "CONFIG_BISECT_CACHE": str(tmp_path_factory.mktemp("cache")),
            "PYTHONPATH": str(PROJECT_ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "bisect_cli", "run", str(ORIG), str(START), "-o", str(work),
-                             *FIXED], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             *FIXED, "--plan", str(plan)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
     seen = []
     while proc.poll() is None:
         if (work / "run_plan.json").exists():
@@ -107,6 +113,11 @@ def test_the_report_command_writes_what_run_wrote(watched_run, tmp_path):
         return text[text.index('id="verdict"'):].split("</p>")[0]
 
     assert verdict(again) == verdict(written) and "Partial report" not in written
+
+    def plan_row(text: str) -> str:
+        return text[text.index('<section id="plan-row">'):].split("</section>")[0]
+
+    assert plan_row(again) == plan_row(written)  # the plan from results.json, GPU-hours at the plan's hours
     assert "<code>accum_grad_multiple_step</code>" in written  # the knob's change, from the manifest's diff
 
 
@@ -164,6 +175,11 @@ def test_the_demo_report_in_a_real_browser(watched_run):
     assert check.broken_links == []
     assert check.verdict_on_first_screen, check.verdict_box
     assert "gap start − orig" in check.verdict_text and "noise floor" in check.verdict_text
+    lines = check.plan_row.splitlines()  # a fixed list of hybrids: no row of the table is the run's
+    pick = json.loads((work / "results.json").read_text())["plan"]["table"]["recommended"]
+    assert (f"The run used other settings (a fixed list of hybrids, 2 trainings at once) than any row of the table: "
+            f"shown is the recommended row, {pick['strategy']} on 2 GPUs.") in lines
+    assert "this run\t-\t6\t288\t1\t2.0" in lines  # 6 trainings x 48 h; one round of 48 h
 
 
 def submitted(tmp_path: Path, monkeypatch, start: Path, *options: str):

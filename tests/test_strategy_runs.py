@@ -52,8 +52,12 @@ def test_a_hybrid_request_puts_exactly_the_asked_units_at_start_s_value(at_start
 def local_strategy_run(ff_pair, tmp_path_factory):
     orig, start, vocab, refs = ff_pair
     work = tmp_path_factory.mktemp("local")
+    plan = work.parent / f"{work.name}-plan.json"  # the decision table of this pair, for the report's plan row
+    planned = CliRunner().invoke(cli, ["plan", str(orig), str(start), "--gpus", "2", "--hours-per-training", "24",
+                                       "--trials", "2", "-o", str(plan)])
+    assert planned.exit_code == 0, planned.output
     args = ["run", str(orig), str(start), "-o", str(work), "--strategy", "adaptive", "--vocab", str(vocab),
-            "--refs", str(refs)]
+            "--refs", str(refs), "--plan", str(plan)]
     first = CliRunner().invoke(cli, args)
     first_results = json.loads((work / "results.json").read_text()) if first.exit_code == 0 else None
     second = CliRunner().invoke(cli, args)
@@ -79,6 +83,22 @@ def test_run_with_a_strategy_trains_hybrids_and_names_the_culprit(local_strategy
     assert f"**{results['headline']} (gap start − orig " in report
     assert f"Strategy adaptive: culprits lr after {strategy['runs']} trainings." in report
     assert first.output.splitlines()[-1].endswith(f"{strategy['runs']} trainings run, 0 reused from earlier runs")
+
+
+def test_the_report_shows_the_plans_row_of_the_strategy_and_jobs_the_run_used(local_strategy_run):
+    work, first, results, _ = local_strategy_run
+    assert first.exit_code == 0, first.output
+    plan, strategy = results["plan"], results["strategy"]
+    assert (plan["strategy"], plan["jobs"]) == ("adaptive", 2) and plan["table"]["units"] == list(UNITS)
+    row = next(r for r in plan["table"]["rows"] if (r["strategy"], r["gpus"]) == ("adaptive", 2))
+    report = (work / "report.md").read_text()
+    section = report[report.index("### The plan's row"):]
+    assert (f"| plan: adaptive on 2 GPUs (mean, 95th percentile) | {row['success_rate']:.0%} | "
+            f"{row['mean_runs']:.1f} ({row['p95_runs']:.0f}) |") in section
+    runs, rounds = strategy["runs"], strategy["rounds"]  # at 24 h per training a round is a day
+    assert f"| this run | - | {runs} | {runs * 24} | {rounds} | {rounds:.1f} |" in section
+    assert ("- The run used the plan's recommended row: adaptive on 2 GPUs." in section) == row["recommended"]
+    assert f"GPU-hours at full size: {runs * 24} ({runs} × 24 per training" in report  # the plan's hours
 
 
 def test_a_rerun_replays_the_strategy_without_training_again(local_strategy_run):

@@ -106,14 +106,18 @@ class BracketChecks:
         knob still at start's value: a partner, or a knob that masks one of them)."""
         return [(self.ev.start - found, self.ev.orig), (self.ev.start, self.ev.orig | found)]
 
-    def left(self, inside: frozenset[str], outside: frozenset[str], share: float) -> bool | None:
+    def left(self, inside: frozenset[str], outside: frozenset[str], share: float, bounded: bool = False
+             ) -> bool | None:
         """Whether more than noise is left in a bracket: True when significant; False when little is left, below
-        `share` of the gap and UNCLEAR_Z standard errors; None while not clear."""
+        `share` of the gap and UNCLEAR_Z standard errors (`bounded`: or its bound at UNCLEAR_Z standard errors
+        below `share` of the gap, however many standard errors that is); None while not clear."""
         ev = self.ev
         est, se = ev.effect(inside, outside), ev.se(inside, outside)
         if abs(est) > ev.critical(2, CHECK_LEVEL) * se:
             return True
-        return False if abs(est) < min(share * abs(ev.mean(ev.start) - ev.mean(ev.orig)), UNCLEAR_Z * se) else None
+        bound = share * abs(ev.mean(ev.start) - ev.mean(ev.orig))
+        little = abs(est) < min(bound, UNCLEAR_Z * se) or (bounded and abs(est) + UNCLEAR_Z * se < bound)
+        return False if little else None
 
     def confirm(self) -> None:
         """After a bisection: the knobs found must explain the gap in both directions (`unexplained`). When
@@ -181,7 +185,7 @@ class BracketChecks:
             ev.ensure(cells, CLOSE_START)
         seeds = CLOSE_START
         while True:
-            states = [self.left(i, o, CLOSE_SHARE) for i, o in brackets]
+            states = [self.left(i, o, CLOSE_SHARE, bounded=True) for i, o in brackets]
             if True in states or None not in states or seeds >= CLOSE_SEEDS or merged_only:
                 break
             seeds = min(2 * seeds, CLOSE_SEEDS)

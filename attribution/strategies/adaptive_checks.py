@@ -27,7 +27,7 @@ MORE_LOCATES = 2  # ... it may locate this many more knobs (partners, masks, fur
 CHECK_SHARE = 0.45  # ... 'nothing left' needs less than this share of the gap (and UNCLEAR_Z standard errors)
 CONFIRM_SEEDS = 4  # the check of a bisection's answer adds seeds while unclear, up to this many
 CLOSE_SHARE = 2 * CULPRIT_SHARE  # the check of a design's culprits: "little is left" is below this share, ...
-CLOSE_START = 2  # ... from this many seeds of each side ...
+CLOSE_START = 2  # ... from this many seeds of each side (one with MANY_GPUS or more: it costs no round) ...
 CLOSE_SEEDS = 8  # ... up to this many while unclear (with fewer than MANY_GPUS GPUs)
 LAZY_SEEDS = 3  # ... or asks one question this often
 
@@ -154,18 +154,22 @@ class BracketChecks:
 
     def closure_cells(self, culprits: set[str]) -> list[frozenset[str]]:
         """The runs `close` starts from: each cell of the culprits' brackets once per missing seed (of
-        CLOSE_START), to be asked for in a round that runs anyway."""
+        `close_start`), to be asked for in a round that runs anyway."""
         found = frozenset(culprits)
         if self.bisected or not found or found == self.ev.start:
             return []
         cells = dict.fromkeys(h for bracket in self.brackets(found) for h in bracket)
-        return [h for h in cells for _ in range(max(0, CLOSE_START - self.ev.attempts(h)))]
+        return [h for h in cells for _ in range(max(0, self.close_start() - self.ev.attempts(h)))]
+
+    def close_start(self) -> int:
+        """Seeds of each side the check of a design's culprits starts from."""
+        return 1 if self.ev.jobs >= MANY_GPUS else CLOSE_START
 
     def close(self, culprits: set[str]) -> str | None:
         """After the verdicts of a design: the culprits must explain the gap in both brackets too. A knob that
         acts only with a culprit (a masking partner, whose average effect the design shows as noise and whose
         pair was never a candidate) leaves its part of the gap in one bracket. The brackets' cells start from
-        CLOSE_START seeds (`closure_cells`, asked for with the follow-ups where a round has room) and, with few
+        `close_start` seeds (`closure_cells`, asked for with the follow-ups where a round has room) and, with few
         GPUs, get more in doubling steps up to CLOSE_SEEDS while unclear ("little is left" below CLOSE_SHARE of
         the gap, not CHECK_SHARE: a masked knob leaves less than a missing partner; beyond FLAG_Z standard errors
         at the end counts as open); with many GPUs the check takes no round of its own (only what the follow-ups
@@ -179,11 +183,11 @@ class BracketChecks:
         ev, brackets = self.ev, self.brackets(found)
         cells = [h for bracket in brackets for h in bracket]
         merged_only = ev.jobs >= MANY_GPUS  # many GPUs: the calendar allows no round for the check alone
-        if any(ev.attempts(h) < CLOSE_START for h in cells):
+        seeds = self.close_start()
+        if any(ev.attempts(h) < seeds for h in cells):
             if merged_only:
                 return None
-            ev.ensure(cells, CLOSE_START)
-        seeds = CLOSE_START
+            ev.ensure(cells, seeds)
         while True:
             states = [self.left(i, o, CLOSE_SHARE, bounded=True) for i, o in brackets]
             if True in states or None not in states or seeds >= CLOSE_SEEDS or merged_only:

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from attribution.strategies import SeedNumbers
 from bisect_cli.main import cli
 from bisect_cli.submit_cmd import sisyphus_available
 from runner.local import Job, run_jobs
+from runner.run_plan import read_run_plan
 from runner.settings import RunSettings
 from tests.browser_checks import check_report, chromium_path
 from tests.conftest import PROJECT_ROOT
@@ -161,7 +163,8 @@ def test_status_of_a_strategy_run_says_what_it_asks_next(tmp_path, monkeypatch):
     start = next(p.parent for p in work.glob("jobs/*/job.json") if json.loads(p.read_text())["label"] == "start")
     shutil.rmtree(start)
     status = status_of(work)
-    assert status["next"]["asks"] == [{"hybrid": "start", "seed": 1}] and status["waiting"] == ["start"]
+    start_seed = SeedNumbers().first(frozenset(read_run_plan(work).units))  # start: every unit at start's value
+    assert status["next"]["asks"] == [{"hybrid": "start", "seed": start_seed}] and status["waiting"] == ["start"]
     assert not status["next"]["finished"] and status["next"]["rounds_done"] == 0
 
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from attribution.strategies import SeedNumbers
 from bisect_cli.main import cli
 from bisect_cli.plan_inputs import recognition_setup, strategy_units
 from bisect_cli.submit_cmd import sisyphus_available
@@ -133,14 +134,15 @@ def test_local_evaluate_writes_trains_and_reuses_the_hybrids_a_strategy_asks_for
 
     evaluate = LocalEvaluate(settings, units, write_hybrid)
     first = evaluate([(frozenset({"lr"}), 1), (frozenset({"l2", "dropout"}), 1)])
-    assert [[(r.label, r.seed) for r in runs] for runs in first] == [[("knock-out:lr", 1)], [("knock-in:lr", 1)]]
+    lr, rest = (SeedNumbers().first(frozenset(h)) for h in ({"lr"}, {"l2", "dropout"}))  # each hybrid its own seeds
+    assert [[(r.label, r.seed) for r in runs] for runs in first] == [[("knock-out:lr", lr)], [("knock-in:lr", rest)]]
     assert all(isinstance(r.wer, float) and not r.reused for runs in first for r in runs)
     more = evaluate([(frozenset({"lr"}), 1)])  # a further seed of the same hybrid
-    assert [(r.label, r.seed) for r in more[0]] == [("knock-out:lr", 2)]
+    assert [(r.label, r.seed) for r in more[0]] == [("knock-out:lr", lr + 1)]
     assert evaluate.labels["knock-out:lr"] == (["lr"], "knock-out")
     assert len(evaluate.written) == 2  # each hybrid written once, however often it is asked for
     replay = LocalEvaluate(settings, units, write_hybrid)([(frozenset({"lr"}), 2)])  # a rerun asks again: no training
-    assert [(r.seed, r.reused) for r in replay[0]] == [(1, True), (2, True)]
+    assert [(r.seed, r.reused) for r in replay[0]] == [(lr, True), (lr + 1, True)]
     assert [r.wer for r in replay[0]] == [first[0][0].wer, more[0][0].wer]
 
 
@@ -153,7 +155,8 @@ def test_a_failed_training_is_retried_once_then_comes_back_to_the_strategy_witho
     settings = RunSettings(orig, broken, tmp_path / "work", recognition=recognition)
     attempts: list[JobResult] = []
     ((failed,),) = LocalEvaluate(settings, units, write_hybrid, attempts.append)([(frozenset(units), 1)])  # start
-    assert (failed.label, failed.seed, failed.status, failed.wer) == ("start", 1, "failed", None)
+    assert (failed.label, failed.seed, failed.status, failed.wer) == ("start", SeedNumbers().first(frozenset(units)),
+                                                                       "failed", None)
     assert re.match(r"RETURNN exited with \d+: ", failed.reason) and failed.log.endswith("returnn.stdout.txt")
     assert [(r.status, r.reused) for r in attempts] == [("failed", False), ("failed", False)]  # retried once
     again: list[JobResult] = []  # a rerun of the command: the failure is final, nothing is trained

@@ -11,9 +11,9 @@ from knobs import LoadContext, diff_configs, load_pair, load_rules
 ORIG, START = (PROJECT_ROOT / "configs" / side / "demo_subtle.config" for side in ("orig", "start"))
 
 
-def test_the_subtle_pair_splits_into_four_knobs_each_in_its_own_category():
+def test_the_subtle_pair_splits_into_five_knobs_each_in_its_own_category():
     env, recognition = recognition_setup(ORIG, START, None, None)  # exports CONFIG_BISECT_SUBTLE_DATA
     assert list(env) == ["CONFIG_BISECT_SUBTLE_DATA"] and recognition is not None
     diff = diff_configs(*load_pair(ORIG, START, LoadContext()), load_rules())
     assert {k.name: k.category for k in diff.knobs} == {
-        "optimizer": "optimizer", "lr": "lr", "batching": "batching", "pretrain": "pretrain"}
+        "optimizer": "optimizer", "lr": "lr", "batching": "batching", "pretrain": "pretrain", "l2": "l2"}

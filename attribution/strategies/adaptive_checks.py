@@ -50,9 +50,9 @@ class BracketChecks:
         the pooled noise's degrees of freedom); each question switches a set holding about half the probability
         to orig in `inside`, one seed, the same question again while the posterior does not move (when the round
         holds them all, every knob alone is a question, a seed more for those with the fewest per round, up to
-        LAZY_SEEDS). The knob
-        once one holds POSTERIOR_STOP of the posterior and every answer fits it; None when an answer fits
-        neither "holds it" nor "does not" (several culprits, an interaction) or it does not settle."""
+        LAZY_SEEDS). The knob once one holds POSTERIOR_STOP of the posterior and every answer fits it; None when
+        an answer fits neither "holds it" nor "does not" (several culprits, an interaction) or it does not
+        settle."""
         ev = self.ev
         candidates = [k for k in self.knobs if k in group]
         ev.ensure([inside, outside], 1)
@@ -120,7 +120,7 @@ class BracketChecks:
         return False if little else None
 
     def confirm(self) -> None:
-        """After a bisection: the knobs found must explain the gap in both directions (`unexplained`). When
+        """After a bisection: the knobs found must explain the gap in both `brackets` (`left`, a seed at a time). When
         start without them is not orig, another knob acts beside them: it is located among the rest in that
         bracket; when orig with them is not start, the knob they act with is located in the bracket of start and
         orig with them. Up to MORE_LOCATES times; then, or when a bisection does not settle, a design over all

@@ -110,7 +110,7 @@ class SeedNumbers:
         self.used: dict[Hybrid, int] = {}
 
     def first(self, hybrid: Hybrid) -> int:
-        key = "\n".join([self.stream, *sorted(hybrid)]) if self.stream or hybrid else ""
+        key = "\n".join([self.stream, *sorted(hybrid)])  # "" for orig of the default stream: crc32 0, seed 1
         return SEED_BLOCK * (zlib.crc32(key.encode()) % SEED_BLOCKS) + 1
 
     def take(self, hybrid: Hybrid, count: int) -> range:

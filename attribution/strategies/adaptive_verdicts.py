@@ -22,7 +22,7 @@ FLAG_Z = 2.0  # a part whose average effect is beyond this many standard errors 
 CLOSE_LOCATES = 1  # knobs the check of the culprits may locate (each: the verdicts once more)
 ROUND_TARGET = 4  # rounds a bisection aims at: follow-ups that would go beyond are merged into fewer, larger ones
 CONFIRM_Z = 1.5  # a verdict this close (standard errors) to a boundary gets follow-up runs ...
-FOLLOW_UPS = 2  # ... in at most this many rounds of follow-ups, ...
+FOLLOW_UPS = 2  # ... in every round left before ROUND_TARGET, at least this many rounds' worth of runs, ...
 FOLLOW_SEEDS = 1  # ... each with this many seeds of its knock-in and knock-out hybrids ...
 REFERENCE_SEEDS = 2  # ... and this many of start and of orig (the references of those contrasts)
 VERDICT_LEVEL = 0.02  # family-wise level of the verdicts
@@ -104,11 +104,13 @@ def heredity(search: Search, singles: list[Factor]) -> list[Factor]:
 
 
 def resolve(search: Search, rounds: int = ROUND_TARGET) -> Verdict:
-    """Pairs among the active knobs, de-aliasing and follow-up runs: the last verdict. Follow-ups that would
-    end beyond `rounds` rounds are merged into fewer, larger ones."""
+    """Pairs among the active knobs, de-aliasing and follow-up runs: the last verdict. Follow-ups go on while
+    a verdict is unclear and rounds are left before `rounds` (a design that took few rounds, as with few knobs
+    and many GPUs, spends them where a verdict is still open); fewer than FOLLOW_UPS left are merged into
+    fewer, larger ones."""
     ev = search.ev
     singles = [f for f in search.active if len(f) == 1]
-    allowed = max(1, min(FOLLOW_UPS, rounds - ev.rounds))  # follow-up rounds left within the target ...
+    allowed = max(1, rounds - ev.rounds)  # follow-up rounds left within the target ...
     scale = math.ceil(FOLLOW_UPS / allowed)  # ... each with the seeds of the rounds it saves
     for follow_up in range(allowed + 1):
         candidates = search.pair_candidates(heredity(search, singles))

@@ -42,16 +42,15 @@ So each round asks for as much as is informative at once, and the design adapts 
    "noise" comes from an unreplicated design. Whatever is still aliased or unclear is reported as such
    (Finding.aliased, Finding.undecided), not guessed; a failed training is left out (Evaluator) and what it
    would have decided is undecided.
-5. Closure (adaptive_checks.close). A design's culprits must explain the gap in both directions, as a
-   bisection's answer must (3): start with them at orig's values against orig, and start against orig with
-   them at start's. Heredity misses a knob that masks a culprit when its main effect and half its pair cancel
-   in its average effect (the subtle real pair: lr -0.21 alone, +1.19 with the larger batch, +0.39 on average);
-   its pair then leaves part of the gap in one bracket. The brackets' cells join the first follow-up round
-   where it has room; with few GPUs they get seeds while unclear (a round of its own is a small share of a
-   long calendar), with many GPUs only a significant remainder counts (no round of its own). The knob is
-   located in the open bracket, and its pairs with the culprits become candidates of the verdicts (Meyer,
-   Steinberg & Box 1996: follow-up runs where the models left disagree; Wu & Hamada ch. 5 on the limits of
-   effect heredity).
+5. Closure (adaptive_checks.close). A design's culprits must explain the gap in both directions, as a bisection's
+   answer must (3): start with them at orig's values against orig, and start against orig with them at start's.
+   Heredity misses a knob that masks a culprit when its main effect and half its pair cancel in its average
+   effect (the first version of the subtle real pair: lr -0.21 alone, +1.19 with the larger batch, +0.39 on
+   average); its pair then leaves part of the gap in one bracket. The brackets' cells join the first follow-up
+   round where it has room; with few GPUs they get seeds while unclear (a round of its own is a small share of a
+   long calendar), with many GPUs only a significant remainder counts (no round of its own). The knob is located
+   in the open bracket, and its pairs with the culprits become candidates of the verdicts (Meyer, Steinberg & Box
+   1996: follow-up runs where the models left disagree; Wu & Hamada ch. 5 on the limits of effect heredity).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Adaptive checks that a design's culprits explain the gap both ways, and locates a masking partner that the
-design's average effects hide (the subtle real pair's shape: configs/demo_subtle.truth.json)."""
+design's average effects hide (the shape of the subtle real pair's first version, configs/README.md)."""
 
 from __future__ import annotations
 

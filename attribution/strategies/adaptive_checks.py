@@ -47,9 +47,10 @@ class BracketChecks:
         """Probabilistic bisection (Horstein 1963; Waeber, Frazier & Henderson 2013) over `group`, the knobs in
         which the hybrids `inside` and `outside` differ: under "one knob of the group holds the effect of
         switching them all", a posterior over its knobs from every question so far (Student-t likelihood with
-        the pooled noise's degrees of freedom); each question switches a set holding about half the probability
-        to orig in `inside`, one seed, the same question again while the posterior does not move (when the round
-        holds them all, every knob alone is a question, a seed more for those with the fewest per round, up to
+        the pooled noise's degrees of freedom); each question switches a set of the most probable knobs to orig in
+        `inside`, one seed: one GPU asks the half of the probability, more GPUs ask up to `jobs` nested sets at
+        once (`questions`), the same questions again while the posterior does not move (when the round holds
+        them all, every knob alone is a question, a seed more for those with the fewest per round, up to
         LAZY_SEEDS). The knob once one holds POSTERIOR_STOP of the posterior and every answer fits it; None when
         an answer fits neither "holds it" nor "does not" (several culprits, an interaction) or it does not
         settle."""
@@ -57,7 +58,7 @@ class BracketChecks:
         candidates = [k for k in self.knobs if k in group]
         ev.ensure([inside, outside], 1)
         asked: list[frozenset[str]] = []
-        for _ in range(2 * len(candidates).bit_length() + 4):
+        for _ in range(2 * self.depth(len(candidates)) + 4):
             total, (sigma, df) = ev.mean(inside) - ev.mean(outside), ev.noise()
             residuals = []
             for question in asked:
@@ -80,14 +81,29 @@ class BracketChecks:
                     return None
                 ev.more([inside - q for q in asked if ev.attempts(inside - q) == fewest])
                 continue
-            size = int(np.argmin(np.abs(np.cumsum(post[order]) - 0.5))) + 1
-            question = frozenset(candidates[i] for i in order[:size])
-            if ev.attempts(inside - question) >= LAZY_SEEDS:
+            questions = [q for q in self.questions(candidates, post, order) if ev.attempts(inside - q) < LAZY_SEEDS]
+            if not questions:
                 return None
-            ev.more([inside - question])
-            if question not in asked:
-                asked.append(question)
+            ev.more([inside - q for q in questions])
+            asked += [q for q in questions if q not in asked]
         return None
+
+    def depth(self, n: int) -> int:
+        """Rounds an (m + 1)-ary search over n knobs takes without noise, m = `jobs` questions per round."""
+        m, depth = min(self.ev.jobs, max(1, n - 1)), 1
+        while (m + 1) ** depth < n + 1:
+            depth += 1
+        return depth
+
+    def questions(self, candidates: list[str], post: np.ndarray, order: np.ndarray) -> list[frozenset[str]]:
+        """A round's questions: the knobs of highest posterior up to each of the masses i / (m + 1) for m =
+        `jobs` questions (nested sets: the round is an (m + 1)-ary search, and every answer bears on where the
+        step lies); one GPU: the half of the mass, as bisection asks."""
+        m = min(self.ev.jobs, len(candidates) - 1)
+        mass = np.cumsum(post[order])
+        sizes = sorted({min(len(candidates) - 1, int(np.argmin(np.abs(mass - i / (m + 1)))) + 1)
+                        for i in range(1, m + 1)})
+        return [frozenset(candidates[i] for i in order[:size]) for size in sizes]
 
     def single_out(self, knob: str) -> None:
         """`knob` becomes a factor of its own (split off its group) and the one active factor beside those found

@@ -24,7 +24,8 @@ So each round asks for as much as is informative at once, and the design adapts 
    stage a parallel group test (Du & Hwang, Combinatorial Group Testing, 2000) sized by the GPUs; with one
    or two GPUs it becomes sequential bifurcation (Bettonvil & Kleijnen 1997).
 3. Few GPUs: one active group is bisected by probabilistic bisection (Horstein 1963; Waeber, Frazier &
-   Henderson 2013), one question per round, and the answer is checked in both directions (start with the
+   Henderson 2013), as many nested questions per round as there are GPUs (one GPU: the half of the
+   probability; m GPUs: an (m + 1)-ary search), and the answer is checked in both directions (start with the
    found knobs at orig's values against orig, orig with them at start's against start) before a design over
    all knobs is spent; a partner or masking knob left open is located the same way.
 4. Verdicts. Least squares over every run: main effects of every factor (a knob's effect when it alone has
@@ -38,8 +39,11 @@ So each round asks for as much as is informative at once, and the design adapts 
    yet significant, get their knock-in and knock-out hybrids with start and orig as references, in every
    round left before ROUND_TARGET (at least FOLLOW_UPS rounds' worth, merged into fewer, larger rounds where
    the target is near: a design that took one round, as with 8 knobs on 16 GPUs, spends the calendar it
-   has left on the verdicts still open; heavy noise at 8 knobs, 1000 trials: 76 % -> 85 %). No verdict of
-   "noise" comes from an unreplicated design. Whatever is still aliased or unclear is reported as such
+   has left on the verdicts still open; heavy noise at 8 knobs, 1000 trials: 76 % -> 85 %). A verdict of
+   an unreplicated design waits a round for replicates (the references of later contrasts, the first pure
+   error) unless that round would be the target's last, as after the three rounds of stages over 32 knobs on
+   16 GPUs, and no pair among its culprits shows an effect its model lacks (`unreplicated_stands`: a pure
+   pair's half effects pass for two main effects). Whatever is still aliased or unclear is reported as such
    (Finding.aliased, Finding.undecided), not guessed; a failed training is left out (Evaluator) and what it
    would have decided is undecided.
 5. Closure (adaptive_checks.close). A design's culprits must explain the gap in both directions, as a bisection's

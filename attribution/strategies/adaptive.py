@@ -42,8 +42,9 @@ So each round asks for as much as is informative at once, and the design adapts 
    has left on the verdicts still open; heavy noise at 8 knobs, 1000 trials: 76 % -> 85 %). A verdict of
    an unreplicated design waits a round for replicates (the references of later contrasts, the first pure
    error) unless that round would be the target's last, as after the three rounds of stages over 32 knobs on
-   16 GPUs, and no pair among its culprits shows an effect its model lacks (`unreplicated_stands`: a pure
-   pair's half effects pass for two main effects). Whatever is still aliased or unclear is reported as such
+   16 GPUs, the gap is real (a verdict of "noise" always waits) and no pair among its culprits shows an effect
+   its model lacks (`unreplicated_stands`: a pure pair's half effects pass for two main effects). Whatever is
+   still aliased or unclear is reported as such
    (Finding.aliased, Finding.undecided), not guessed; a failed training is left out (Evaluator) and what it
    would have decided is undecided.
 5. Closure (adaptive_checks.close). A design's culprits must explain the gap in both directions, as a bisection's

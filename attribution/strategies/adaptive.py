@@ -44,9 +44,8 @@ So each round asks for as much as is informative at once, and the design adapts 
    error) unless that round would be the target's last, as after the three rounds of stages over 32 knobs on
    16 GPUs, the gap is real (a verdict of "noise" always waits) and no pair among its culprits shows an effect
    its model lacks (`unreplicated_stands`: a pure pair's half effects pass for two main effects). Whatever is
-   still aliased or unclear is reported as such
-   (Finding.aliased, Finding.undecided), not guessed; a failed training is left out (Evaluator) and what it
-   would have decided is undecided.
+   still aliased or unclear is reported as such (Finding.aliased, Finding.undecided), not guessed; a failed
+   training is left out (Evaluator) and what it would have decided is undecided.
 5. Closure (adaptive_checks.close). A design's culprits must explain the gap in both directions, as a bisection's
    answer must (3): start with them at orig's values against orig, and start against orig with them at start's.
    Heredity misses a knob that masks a culprit when its main effect and half its pair cancel in its average

@@ -88,18 +88,22 @@ class BracketChecks:
             asked += [q for q in questions if q not in asked]
         return None
 
+    def width(self, n: int) -> int:
+        """Questions per round over n knobs (when they do not all fit in a round)."""
+        return min(self.ev.jobs, max(1, n - 1))
+
     def depth(self, n: int) -> int:
-        """Rounds an (m + 1)-ary search over n knobs takes without noise, m = `jobs` questions per round."""
-        m, depth = min(self.ev.jobs, max(1, n - 1)), 1
+        """Rounds an (m + 1)-ary search over n knobs takes without noise, m = `width` questions per round."""
+        m, depth = self.width(n), 1
         while (m + 1) ** depth < n + 1:
             depth += 1
         return depth
 
     def questions(self, candidates: list[str], post: np.ndarray, order: np.ndarray) -> list[frozenset[str]]:
         """A round's questions: the knobs of highest posterior up to each of the masses i / (m + 1) for m =
-        `jobs` questions (nested sets: the round is an (m + 1)-ary search, and every answer bears on where the
+        `width` questions (nested sets: the round is an (m + 1)-ary search, and every answer bears on where the
         step lies); one GPU: the half of the mass, as bisection asks."""
-        m = min(self.ev.jobs, len(candidates) - 1)
+        m = self.width(len(candidates))
         mass = np.cumsum(post[order])
         sizes = sorted({min(len(candidates) - 1, int(np.argmin(np.abs(mass - i / (m + 1)))) + 1)
                         for i in range(1, m + 1)})

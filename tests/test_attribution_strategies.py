@@ -258,9 +258,11 @@ def test_a_hybrids_seeds_do_not_depend_on_the_order_it_is_asked_in(calls, rnd):
 
 
 
-SUBTLE_RUN = {  # `run --strategy adaptive --jobs 4` on configs/*/demo_subtle.config: (label, seed) -> test WER
+SUBTLE_BASELINES = {  # orig and start of configs/*/demo_subtle.config: (label, seed) -> test WER (one training each:
+    # trainings are deterministic per seed, so every real run below has these)
     ("orig", 1): 4.0019, ("orig", 2): 3.7161, ("orig", 3): 3.7637,
-    ("start", 1219206001): 9.3854, ("start", 1219206002): 9.1472, ("start", 1219206003): 8.6708,
+    ("start", 1219206001): 9.3854, ("start", 1219206002): 9.1472, ("start", 1219206003): 8.6708}
+SUBTLE_RUN = {**SUBTLE_BASELINES,  # `run --strategy adaptive --jobs 4` on the pair
     ("knock-in:batching+lr", 1250627001): 3.6208, ("knock-in:batching+lr", 1250627002): 4.0495,
     ("knock-in:batching+optimizer", 646814501): 3.6208, ("knock-in:batching+pretrain", 1863564501): 4.2401,
     ("knock-in:l2", 212709801): 13.3397, ("knock-in:lr+optimizer", 1540418601): 4.6689,
@@ -269,24 +271,38 @@ SUBTLE_RUN = {  # `run --strategy adaptive --jobs 4` on configs/*/demo_subtle.co
     ("knock-out:batching+optimizer", 1520153801): 4.3354, ("knock-out:batching+pretrain", 733539801): 4.7642,
     ("knock-out:l2", 765835101): 3.6684, ("knock-out:lr+optimizer", 2086216801): 3.2873,
     ("knock-out:lr+pretrain", 234881501): 3.3349, ("knock-out:optimizer+pretrain", 1561595901): 3.3826}
+SUBTLE_RUN_J2 = {**SUBTLE_BASELINES,  # `run --strategy adaptive --jobs 2` on the pair
+    ("knock-in:lr+optimizer", 1540418601): 4.6689, ("knock-out:l2+pretrain", 1787262301): 3.8590,
+    ("knock-in:optimizer", 1540755701): 9.7666, ("knock-in:optimizer", 1540755702): 7.6227,
+    ("knock-in:lr", 500874801): 3.9543, ("knock-out:lr", 1516134301): 4.4783,
+    ("knock-out:l2+lr", 1312212601): 3.0967, ("knock-in:batching", 238313401): 3.3826,
+    ("knock-in:batching+lr", 1250627001): 3.6208, ("knock-out:batching+lr", 404360301): 8.6708}
 
 
-def test_adaptive_on_the_subtle_real_pair_names_the_truths_culprits_as_a_pair():
-    """Replayed over the WERs of the real run (every hybrid with its own seeds): the same 22 questions in 7
-    rounds, the truth's culprit set (configs/demo_subtle.truth.json: batching and lr, acting together) named as
-    a pair, and the Finding's gap the whole gap the model predicts, its interval around the measured one
-    (regression: it was the part the significant terms explain)."""
+def replayed_on_the_subtle_pair(wers: dict[tuple[str, int], float], jobs: int) -> Finding:
+    """Adaptive replayed over a real run's WERs: it must ask for exactly the trainings that run made, and name
+    the culprit set of the pair's independent factorial truth (configs/demo_subtle.truth.json)."""
     from attribution.replay import Answer, replay_strategy
     from interpolate.hybrids import hybrid_id
 
     units = {k: frozenset({k}) for k in ("optimizer", "lr", "batching", "pretrain", "l2")}
-    replay = replay_strategy("adaptive", units, lambda label, seed: Answer("ok", SUBTLE_RUN[(label, seed)]),
-                             hybrid_id, {"jobs": 4})
+    replay = replay_strategy("adaptive", units, lambda label, seed: Answer("ok", wers[(label, seed)]),
+                             hybrid_id, {"jobs": jobs})
     finding = replay.finding
-    assert finding is not None and sorted(replay.runs) == sorted(SUBTLE_RUN) and finding.rounds == 7
+    assert finding is not None and sorted(replay.runs) == sorted(wers)
     truth = json.loads((PROJECT_ROOT / "configs" / "demo_subtle.truth.json").read_text())
     assert finding.culprits == set(truth["culprits"]) == {"batching", "lr"}
     assert [i["knobs"] for i in finding.interactions] == [["batching", "lr"]]
+    return finding
+
+
+def test_adaptive_on_the_subtle_real_pair_names_the_truths_culprits_as_a_pair():
+    """Replayed over the WERs of the real run (every hybrid with its own seeds): the same 22 questions in 7
+    rounds, the truth's culprit set (batching and lr, acting together) named as a pair, and the Finding's gap
+    the whole gap the model predicts, its interval around the measured one (regression: it was the part the
+    significant terms explain)."""
+    finding = replayed_on_the_subtle_pair(SUBTLE_RUN, jobs=4)
+    assert finding.rounds == 7
     pair = finding.interactions[0]["effect"]
     assert pair == pytest.approx(5.82, abs=0.01) and finding.interactions[0]["low"] > 0.5 * finding.gap[0]
     # the whole gap the model predicts (every term: 6.19), not the part the significant pair explains (5.82)
@@ -296,32 +312,13 @@ def test_adaptive_on_the_subtle_real_pair_names_the_truths_culprits_as_a_pair():
     assert finding.gap[1] < start - orig < finding.gap[2]
 
 
-SUBTLE_RUN_J2 = {  # `run --strategy adaptive --jobs 2` on the same pair (trainings are deterministic per seed)
-    ("orig", 1): 4.0019, ("orig", 2): 3.7161, ("orig", 3): 3.7637,
-    ("start", 1219206001): 9.3854, ("start", 1219206002): 9.1472, ("start", 1219206003): 8.6708,
-    ("knock-in:lr+optimizer", 1540418601): 4.6689, ("knock-out:l2+pretrain", 1787262301): 3.8590,
-    ("knock-in:optimizer", 1540755701): 9.7666, ("knock-in:optimizer", 1540755702): 7.6227,
-    ("knock-in:lr", 500874801): 3.9543, ("knock-out:lr", 1516134301): 4.4783,
-    ("knock-out:l2+lr", 1312212601): 3.0967, ("knock-in:batching", 238313401): 3.3826,
-    ("knock-in:batching+lr", 1250627001): 3.6208, ("knock-out:batching+lr", 404360301): 8.6708}
-
-
 def test_adaptive_with_two_gpus_bisects_the_subtle_real_pair_two_questions_a_round():
     """The real run with 2 GPUs: after the baselines, probabilistic bisection asks two nested questions a round
     ({lr, optimizer} and {lr, optimizer, batching} switched to orig's values in start), the check of its answer
     locates batching, and the finding is the truth's pair: 16 trainings in 11 rounds (8 min 59 s). Asking one
     question a round (the code before; rerun in a copy of the folder, one new training) it named the same pair
     with 14 trainings in 11 rounds: here two questions a round saved no round (simulated at 2 GPUs, 200 trials:
-    0.1-5 rounds fewer, 1-6 trainings more)."""
-    from attribution.replay import Answer, replay_strategy
-    from interpolate.hybrids import hybrid_id
-
-    units = {k: frozenset({k}) for k in ("optimizer", "lr", "batching", "pretrain", "l2")}
-    replay = replay_strategy("adaptive", units, lambda label, seed: Answer("ok", SUBTLE_RUN_J2[(label, seed)]),
-                             hybrid_id, {"jobs": 2})
-    finding = replay.finding
-    assert finding is not None and sorted(replay.runs) == sorted(SUBTLE_RUN_J2) and finding.rounds == 11
-    truth = json.loads((PROJECT_ROOT / "configs" / "demo_subtle.truth.json").read_text())
-    assert finding.culprits == set(truth["culprits"])
-    assert [i["knobs"] for i in finding.interactions] == [["batching", "lr"]]
+    0.1-5 rounds fewer, 0.1-6 trainings more)."""
+    finding = replayed_on_the_subtle_pair(SUBTLE_RUN_J2, jobs=2)
+    assert finding.rounds == 11
     assert finding.interactions[0]["effect"] == pytest.approx(4.70, abs=0.01)

@@ -45,15 +45,20 @@ class StrategyScore:
         return {key: getattr(self, key) for key in JSON_KEYS}
 
 
+def trial_setup(scenario: Scenario, seed: int, trial: int) -> tuple[Simulator, list[str]]:
+    """Trial `trial`'s simulator, on the noise stream (seed, trial), so every strategy meets the same random
+    numbers per trial, and the knobs in an order shuffled by (seed, trial, 1), so that no position is special."""
+    knobs = [str(k) for k in np.random.default_rng([seed, trial, 1]).permutation(scenario.knobs)]
+    return Simulator(scenario, np.random.default_rng([seed, trial])), knobs
+
+
 def run_trials(scenario: Scenario, name: str, trials: int, seed: int, jobs: int = 1) -> list[Trial]:
-    """Trial `t` uses the noise stream (seed, t), so every strategy meets the same random numbers per trial, and
-    shows the strategy the knobs in an order shuffled by (seed, t, 1), so that no position is special."""
+    """`trials` bisections by strategy `name`, each set up by trial_setup."""
     truth = scenario.culprits()
     pairs = {frozenset(p) for p in scenario.culprit_interactions()}
     out = []
     for trial in range(trials):
-        simulator = Simulator(scenario, np.random.default_rng([seed, trial]))
-        knobs = [str(k) for k in np.random.default_rng([seed, trial, 1]).permutation(scenario.knobs)]
+        simulator, knobs = trial_setup(scenario, seed, trial)
         finding = STRATEGIES[name](knobs, simulator, **strategy_options(name, jobs=jobs))
         if simulator.largest_batch > jobs:
             raise AssertionError(f"{name} asked for {simulator.largest_batch} trainings in a round of {jobs}")

@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from attribution.benchmark import run_trials, summarize
+from attribution.benchmark import run_trials, summarize, trial_setup
 from attribution.families import family, knob_names
 from attribution.scenario import parse_scenario
 from attribution.simulator import Simulator
@@ -94,8 +94,7 @@ def test_a_pure_pair_among_16_knobs_on_8_gpus_is_not_called_noise_from_unreplica
     trials (seed 2026) ended after 3 rounds with "the gap is not distinguishable from noise" (gap standard error
     0.5-0.6 without a replicate); with replicates they name the pair."""
     scenario = family("pure_pair", 16)
-    simulator = Simulator(scenario, np.random.default_rng([2026, trial]))
-    knobs = [str(k) for k in np.random.default_rng([2026, trial, 1]).permutation(scenario.knobs)]
+    simulator, knobs = trial_setup(scenario, 2026, trial)
     finding = adaptive(knobs, simulator, jobs=8)
     assert finding.culprits == {"k00", "k01"}, finding.notes
 

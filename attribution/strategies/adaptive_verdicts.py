@@ -167,6 +167,19 @@ def verdicts(search: Search) -> Finding:
     return finding(search, verdict)
 
 
+def no_culprit_note(gap: float, effects: dict[str, float], undecided: set[str]) -> str:
+    """Why a real gap has no culprit: knobs still undecided (an effect the runs could not yet call significant
+    at the verdicts' family-wise level), or no knob or pair holding a culprit's share (many small effects)."""
+    if undecided:
+        named = ", ".join(f"{k} {effects[k]:+.2f}" if k in effects else k for k in sorted(
+            undecided, key=lambda k: -abs(effects.get(k, 0.0))))
+        return (f"gap {gap:+.2f} is real but no knob or pair is significant at the family-wise {VERDICT_LEVEL:.0%} "
+                f"level yet; undecided: {named} (more seeds of their hybrids would decide)")
+    largest = sorted(effects.items(), key=lambda kv: -abs(kv[1]))[:4]
+    return (f"gap {gap:+.2f} is real but no knob or pair holds {CULPRIT_SHARE:.0%} of it"
+            + (f"; the largest: {', '.join(f'{k} {v:+.2f}' for k, v in largest)}" if largest else ""))
+
+
 def finding(search: Search, verdict: Verdict) -> Finding:
     ev, model = search.ev, verdict.model
     q95 = model.quantile()
@@ -190,13 +203,11 @@ def finding(search: Search, verdict: Verdict) -> Finding:
         more = runs_to_decide(g, model.sigma) if min(abs(g), model.sigma) > 1e-9 else 0
         notes.insert(0, f"gap {g:+.2f} (standard error {g_se:.2f}) is not distinguishable from noise"
                         + (f"; about {more} runs of orig and of start would decide a gap of this size" if more else ""))
-    elif not culprits:
-        largest = sorted(effects.items(), key=lambda kv: -abs(kv[1]))[:4]
-        notes.insert(0, f"gap {g:+.2f} is real but no knob or pair holds {CULPRIT_SHARE:.0%} of it"
-                        + (f"; the largest: {', '.join(f'{k} {v:+.2f}' for k, v in largest)}" if largest else ""))
     alias_names = [["*".join(sorted(k for f in t for k in f)) for t in group] for group in verdict.aliased]
     undecided = {k for t in verdict.unclear for f in t for k in f} | {
         k for group in verdict.aliased for t in group for f in t for k in f if k not in culprits}
+    if verdict.real and not culprits:
+        notes.insert(0, no_culprit_note(g, effects, undecided))
     notes.append(f"{len(search.partition)} factors after the stages; effects by least squares over {ev.runs} "
                  f"trainings (residual degrees of freedom {model.df})")
     return ev.finding(NAME, culprits, effects, notes, intervals=intervals, interactions=interactions,

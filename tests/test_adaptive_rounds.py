@@ -16,7 +16,7 @@ from attribution.scenario import parse_scenario
 from attribution.simulator import Simulator
 from attribution.strategies import adaptive
 from attribution.strategies.adaptive import Search
-from attribution.strategies.adaptive_verdicts import ROUND_TARGET, Verdict, heredity, judge, unreplicated_stands
+from attribution.strategies.adaptive_verdicts import ROUND_TARGET, Verdict, candidate_pairs, judge, unreplicated_stands
 from attribution.strategies.common import Evaluator
 
 
@@ -62,7 +62,7 @@ def designed(effects: dict[str, float], pairs: list[dict]) -> tuple[Search, Verd
     search = Search(Evaluator(knobs, Simulator(scenario, np.random.default_rng(1)), 16), knobs)
     search.run(len(knobs))
     singles = [f for f in search.active if len(f) == 1]
-    return search, judge(search, singles, search.pair_candidates(heredity(search, singles)))
+    return search, judge(search, singles, candidate_pairs(search, singles))
 
 
 def test_a_pure_pair_passing_for_two_main_effects_waits_for_replicates():

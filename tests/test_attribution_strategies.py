@@ -92,6 +92,25 @@ def test_adaptive_names_a_pure_pair_as_a_pair_with_its_interaction(jobs):
     assert any("k05 x k14" in line and "only when both" in line for line in finding.summary())
 
 
+@pytest.mark.parametrize("trial", [34, 44])
+def test_a_pure_pair_whose_weaker_partner_falls_short_of_the_flag_is_still_named(trial):
+    """Pure pair among 16 knobs on 8 GPUs, benchmark trials (seed 2026): one partner's half effect was beyond
+    FLAG_Z standard errors, the other's not, so strong heredity offered no pair and the verdict was "no knob is
+    significant yet". Weak heredity (a partner of the same sign beyond PARTNER_Z) names the pair."""
+    simulator, knobs = trial_setup(family("pure_pair", 16), 2026, trial)
+    finding = adaptive(knobs, simulator, jobs=8)
+    assert finding.culprits == {"k00", "k01"} and pairs_named(finding) == {frozenset({"k00", "k01"})}
+
+
+def test_a_partner_of_the_other_sign_is_no_pair_candidate():
+    """Heavy noise among 16 knobs on 16 GPUs, benchmark trial 78: k15's average effect (-0.30) is beyond
+    PARTNER_Z standard errors but of the other sign than the culprit k00's (+0.97); offered as k00's partner,
+    the pair k00 x k15 was selected by chance and named as a culprit pair."""
+    simulator, knobs = trial_setup(family("heavy_noise", 16), 2026, 78)
+    finding = adaptive(knobs, simulator, jobs=16)
+    assert finding.culprits == {"k00"} and not finding.interactions
+
+
 def test_adaptive_reports_a_masking_pair_and_both_main_effects():
     s = parse_scenario({"knobs": K16, "orig_wer": 17.5, "effects": {"k03": 0.8, "k09": 1.2},
                         "interactions": [{"knobs": ["k03", "k09"], "effect": -0.8}], "seed_std": 0.05})

@@ -29,23 +29,24 @@ So each round asks for as much as is informative at once, and the design adapts 
    found knobs at orig's values against orig, orig with them at start's against start) before a design over
    all knobs is spent; a partner or masking knob left open is located the same way.
 4. Verdicts. Least squares over every run: main effects of every factor (a knob's effect when it alone has
-   start's value, the model of the factorial ground truth) and pairs among the active knobs that show an
-   average effect (strong effect heredity, Wu & Hamada, Experiments, ch. 5; a pure pair shows half its
-   effect on each partner). A culprit is a knob whose effect, or a pair it is in, is at least CULPRIT_SHARE
-   of the gap (as the significant terms explain it) and significant at VERDICT_LEVEL, Bonferroni over the
-   knobs and pairs examined. Follow-ups (Meyer, Steinberg & Box 1996: follow-up runs that discriminate
-   between the models left): pairs the runs cannot tell apart get each pair switched both ways
-   (de-aliasing, a fold-over on those factors); terms near a boundary, or beyond 2 standard errors and not
-   yet significant, get their knock-in and knock-out hybrids with start and orig as references, in every
-   round left before ROUND_TARGET (at least FOLLOW_UPS rounds' worth, merged into fewer, larger rounds where
-   the target is near: a design that took one round, as with 8 knobs on 16 GPUs, spends the calendar it
-   has left on the verdicts still open; heavy noise at 8 knobs, 1000 trials: 76 % -> 85 %). A verdict of
-   an unreplicated design waits a round for replicates (the references of later contrasts, the first pure
-   error) unless that round would be the target's last, as after the three rounds of stages over 32 knobs on
-   16 GPUs, the gap is real (a verdict of "noise" always waits) and no pair among its culprits shows an effect
-   its model lacks (`unreplicated_stands`: a pure pair's half effects pass for two main effects). Whatever is
-   still aliased or unclear is reported as such (Finding.aliased, Finding.undecided), not guessed; a failed
-   training is left out (Evaluator) and what it would have decided is undecided.
+   start's value, the model of the factorial ground truth) and pairs among the active knobs that show an average
+   effect (strong effect heredity, Wu & Hamada, Experiments, ch. 5; a pure pair shows half its effect on each
+   partner), or pairs of such a knob with one whose weaker average effect has its sign (weak heredity, Chipman
+   1996: one half may fall short by chance). A culprit is a knob whose effect, or a pair it is in, is at least
+   CULPRIT_SHARE of the gap (as the significant terms explain it) and significant at VERDICT_LEVEL, Bonferroni
+   over the knobs and pairs examined. Follow-ups (Meyer, Steinberg & Box 1996: follow-up runs that discriminate
+   between the models left): pairs the runs cannot tell apart get each pair switched both ways (de-aliasing, a
+   fold-over on those factors); terms near a boundary, or beyond 2 standard errors and not yet significant, get
+   their knock-in and knock-out hybrids with start and orig as references, in every round left before
+   ROUND_TARGET (at least FOLLOW_UPS rounds' worth, merged into fewer, larger rounds where the target is near: a
+   design that took one round, as with 8 knobs on 16 GPUs, spends the calendar it has left on the verdicts still
+   open; heavy noise at 8 knobs, 1000 trials: 76 % -> 85 %). A verdict of an unreplicated design waits a round
+   for replicates (the references of later contrasts, the first pure error) unless that round would be the
+   target's last, as after the three rounds of stages over 32 knobs on 16 GPUs, the gap is real (a verdict of
+   "noise" always waits) and no pair among its culprits shows an effect its model lacks (`unreplicated_stands`: a
+   pure pair's half effects pass for two main effects). Whatever is still aliased or unclear is reported as such
+   (Finding.aliased, Finding.undecided), not guessed; a failed training is left out (Evaluator) and what it would
+   have decided is undecided.
 5. Closure (adaptive_checks.close). A design's culprits must explain the gap in both directions, as a bisection's
    answer must (3): start with them at orig's values against orig, and start against orig with them at start's.
    Heredity misses a knob that masks a culprit when its main effect and half its pair cancel in its average

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 NAME = "adaptive"
 FLAG_Z = 2.0  # a part whose average effect is beyond this many standard errors may be in a pair
+PARTNER_Z = 1.5  # ... and so may a knob beyond this with the same sign, as the partner of such a knob
 CLOSE_LOCATES = 1  # knobs the check of the culprits may locate (each: the verdicts once more)
 ROUND_TARGET = 4  # rounds a bisection aims at: follow-ups that would go beyond are merged into fewer, larger ones
 CONFIRM_Z = 1.5  # a verdict this close (standard errors) to a boundary gets follow-up runs ...
@@ -103,6 +104,23 @@ def heredity(search: Search, singles: list[Factor]) -> list[Factor]:
     return [f for f in singles if f in set(flagged) | set(search.flagged(average, singles, FLAG_Z)) | set(located)]
 
 
+def candidate_pairs(search: Search, singles: list[Factor]) -> list[Term]:
+    """The pairs the verdicts consider: among the knobs heredity flags, and each of them with a knob whose
+    average effect has its sign and lies beyond PARTNER_Z standard errors (weak heredity, Chipman 1996): a pure
+    pair shows half its effect on each partner, with the pair's sign, and one half may fall short of FLAG_Z by
+    chance. Pairs of a flagged knob with one of the other sign are left out: in heavy noise such pairs were
+    selected by chance and took part of a culprit's effect."""
+    flagged = heredity(search, singles)
+    if search.bisected:
+        return search.pair_candidates(flagged)
+    average = fit(search.ev, search.mains())
+    sign = {f: math.copysign(1.0, average.term((f,))[0]) for f in singles}
+    partners = set(search.flagged(average, singles, PARTNER_Z))
+    kept = [f for f in singles if f in flagged or f in partners]
+    return [(a, b) for a, b in search.pair_candidates(kept) if (a in flagged and b in flagged) or (
+        (a in flagged or b in flagged) and sign[a] == sign[b])]
+
+
 def unreplicated_stands(search: Search, verdict: Verdict, rounds: int) -> bool:
     """Whether a clear verdict from runs without replicates stands without a round of them (the references of
     the follow-up contrasts, and the first pure error): only where that round would be the last before `rounds`
@@ -137,7 +155,7 @@ def resolve(search: Search, rounds: int = ROUND_TARGET) -> Verdict:
     allowed = max(1, rounds - ev.rounds)  # follow-up rounds left within the target ...
     scale = math.ceil(FOLLOW_UPS / allowed)  # ... each with the seeds of the rounds it saves
     for follow_up in range(allowed + 1):
-        candidates = search.pair_candidates(heredity(search, singles))
+        candidates = candidate_pairs(search, singles)
         verdict = judge(search, singles, candidates)
         follow = [h for group in verdict.aliased for t in group  # de-aliasing: each pair switched in both ways
                   for h in (ev.orig.union(*t), ev.start.difference(*t))]

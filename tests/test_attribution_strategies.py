@@ -347,6 +347,16 @@ def test_adaptive_on_the_subtle_real_pair_names_the_truths_culprits_as_a_pair():
     assert finding.gap[1] < start - orig < finding.gap[2]
 
 
+def test_adaptive_with_eight_gpus_designs_over_the_subtle_real_pair_in_three_rounds():
+    """The real run with 8 GPUs (fresh folder, 8 min 44 s): no baselines first, a fold-over over the five knobs
+    (16 trainings, orig and start two of its rows, in two rounds), then one round of replicates and the pair's
+    knock-in and knock-out: the very 22 trainings the 4-GPU run made (trainings are deterministic per seed), in 3
+    rounds instead of 7, and the truth's pair."""
+    finding = replayed_on_the_subtle_pair(SUBTLE_RUN, jobs=8)
+    assert finding.rounds == 3
+    assert finding.interactions[0]["effect"] == pytest.approx(5.66, abs=0.01)
+
+
 def test_adaptive_with_two_gpus_bisects_the_subtle_real_pair_two_questions_a_round():
     """The real run with 2 GPUs: after the baselines, probabilistic bisection asks two nested questions a round
     ({lr, optimizer} and {lr, optimizer, batching} switched to orig's values in start), the check of its answer

@@ -110,9 +110,7 @@ def candidate_pairs(search: Search, singles: list[Factor]) -> list[Term]:
     pair shows half its effect on each partner, with the pair's sign, and one half may fall short of FLAG_Z by
     chance. Pairs of a flagged knob with one of the other sign are left out: in heavy noise such pairs were
     selected by chance and took part of a culprit's effect."""
-    flagged = heredity(search, singles)
-    if search.bisected:
-        return search.pair_candidates(flagged)
+    flagged = heredity(search, singles)  # after a bisection: every knob, so every pair
     average = fit(search.ev, search.mains())
     sign = {f: math.copysign(1.0, average.term((f,))[0]) for f in singles}
     partners = set(search.flagged(average, singles, PARTNER_Z))
